@@ -1,0 +1,172 @@
+"""The ``tuner`` command line: thin commands over the Python API.
+
+Heavy libraries (TensorFlow, MLflow) are imported inside commands, so ``tuner --help``
+answers at once. A :class:`~tuner.errors.TunerError` ends the command with a
+one-line ``error:`` message and exit status 2; Ctrl-C exits with 130.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import click
+
+from tuner.choices import ENGINES, PRUNERS, SAMPLERS, TASKS
+from tuner.errors import TunerError
+
+USER_ERROR = 2
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TunerError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(USER_ERROR)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+output_option = click.option(
+    "--output", type=click.Choice(["table", "json"]), default="table", show_default=True,
+    help="Human-readable table, or JSON on stdout for scripts.",
+)
+tracking_option = click.option(
+    "--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None,
+    help="MLflow tracking URI. Default: $MLFLOW_TRACKING_URI, else the local store in ./mlruns.",
+)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tuner")
+def cli() -> None:
+    """Hyperparameter search for Keras models, every trial recorded in MLflow.
+
+    \b
+    Quick start:
+      tuner search --space search_spaces/mlp_classification.yaml --data digits --trials 20
+      tuner best --name mlp_classification-digits
+      tuner ui
+    """
+
+
+@cli.command()
+@click.option("--space", default="mlp_classification", show_default=True,
+              help="Search-space YAML file, or the name of a shipped one (see `tuner spaces`).")
+@click.option("--data", default="digits", show_default=True,
+              help="Bundled dataset (digits, breast_cancer, wine, iris, diabetes), online one "
+                   "(mnist, fashion_mnist, california_housing) or a .csv/.parquet/.npz file.")
+@click.option("--target", default=None, help="Target column(s) of a CSV/Parquet file (comma-separated for multilabel).")
+@click.option("--task", type=click.Choice(TASKS), default=None, help="Override the task inferred from the target.")
+@click.option("--metric", default=None, help="accuracy (classification), mse or mae (regression). Default by task.")
+@click.option("--engine", type=click.Choice(ENGINES), default="optuna", show_default=True)
+@click.option("--trials", type=int, default=20, show_default=True,
+              help="Trials to run (optuna) or candidates to sample (random).")
+@click.option("--timeout", type=float, default=None, help="Stop starting trials after this many seconds (optuna).")
+@click.option("--cv", type=int, default=3, show_default=True, help="Cross-validation folds (random).")
+@click.option("--n-jobs", type=int, default=1, show_default=True, help="Trials (optuna) or fits (random) in parallel.")
+@click.option("--sampler", type=click.Choice(SAMPLERS), default="tpe", show_default=True, help="Optuna sampler.")
+@click.option("--pruner", type=click.Choice(PRUNERS), default="hyperband", show_default=True, help="Optuna pruner.")
+@click.option("--storage", default=None,
+              help="Optuna storage: an RDB URL (sqlite:///x.db, postgresql://...) or a .journal file. "
+                   "Default: mlruns/optuna.journal.")
+@click.option("--study", default=None, help="Optuna study name. Default: <name>-<timestamp>.")
+@click.option("--resume", is_flag=True, help="Add trials to the existing --study instead of starting one.")
+@click.option("--name", default=None, help="Search name = MLflow experiment. Default: <space>-<data>.")
+@click.option("--epochs", type=int, default=100, show_default=True, help="Maximum epochs per trial.")
+@click.option("--patience", type=int, default=10, show_default=True, help="EarlyStopping patience, in epochs.")
+@click.option("--seed", type=int, default=42, show_default=True, help="Seeds the split, the sampler and every model.")
+@tracking_option
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@output_option
+def search(output: str, quiet: bool, **options: Any) -> None:
+    """Search a space on a dataset; print the best trials, parameters and test score.
+
+    \b
+    Examples:
+      tuner search --space search_spaces/mlp_classification.yaml --data digits --trials 20
+      tuner search --engine random --cv 3 --n-jobs 2 --trials 10 --data digits
+      tuner search --space mlp_regression --data diabetes --metric mae --pruner median
+      tuner search --study my-study --resume --trials 10
+    """
+    from tuner.search import SearchConfig, run_search
+
+    config = SearchConfig(**options, show_progress=not quiet and output == "table")
+    result = run_search(config)
+    if output == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+        return
+    from tuner.report import print_search_result
+
+    print_search_result(result, config)
+
+
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def spaces(ctx: click.Context) -> None:
+    """List the shipped search spaces (`tuner spaces check FILE` validates one)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from tuner.report import print_spaces
+    from tuner.space import load_space, shipped_spaces
+
+    print_spaces([load_space(p) for p in shipped_spaces()])
+
+
+@spaces.command("check")
+@click.argument("files", nargs=-1, required=True)
+def spaces_check(files: tuple[str, ...]) -> None:
+    """Validate search-space FILES; print what each one searches."""
+    from tuner.report import print_spaces
+    from tuner.space import load_space
+
+    print_spaces([load_space(f) for f in files])
+    click.echo(f"ok: {len(files)} file(s) valid")
+
+
+@cli.command()
+@click.option("--name", required=True, help="The search name (MLflow experiment).")
+@click.option("--run", "run_id", default=None, help="A search run id. Default: the latest completed search.")
+@tracking_option
+@output_option
+def best(name: str, run_id: str | None, tracking_uri: str | None, output: str) -> None:
+    """Show the best trial of a search: parameters, scores, model and weights."""
+    from tuner.results import find_search
+    from tuner.tracking import resolve_tracking_uri
+
+    found = find_search(resolve_tracking_uri(tracking_uri), name, run_id)
+    if output == "json":
+        click.echo(json.dumps(found, indent=2))
+        return
+    from tuner.report import print_best
+
+    print_best(found)
+
+
+@cli.command()
+@click.option("--port", type=int, default=5000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind; loopback by default.")
+@tracking_option
+def ui(port: int, host: str, tracking_uri: str | None) -> None:
+    """Open the MLflow UI on the tracking store (Ctrl-C to stop)."""
+    from tuner.tracking import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    if not uri.startswith(("sqlite:", "postgresql", "mysql", "mssql", "file:")) and "://" in uri:
+        raise TunerError(f"{uri} is a tracking server already: open it in a browser")
+    click.echo(f"MLflow UI for {uri} at http://{host}:{port} (Ctrl-C to stop)", err=True)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
+    raise SystemExit(subprocess.call(command))
+
+
+def main() -> None:
+    cli(prog_name="tuner")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,12 @@
+"""The one exception type for user mistakes.
+
+Anything raised as :class:`TunerError` is the user's to fix (a bad file, an unknown
+name, a missing column). The CLI prints its message on one line and exits non-zero;
+every other exception is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class TunerError(Exception):
+    """A mistake in the user's input, with a message that says how to fix it."""

@@ -1,0 +1,75 @@
+"""Tables the CLI prints (rich); kept apart from the commands so they stay thin."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+TOP_TRIALS = 10
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
+def print_search_result(result: Any, config: Any, console: Console | None = None) -> None:
+    console = console or Console()
+    higher = result.direction == "maximize"
+    done = [t for t in result.trials if t.value is not None]
+    # Complete trials first: a pruned trial's value is only its last reported epoch.
+    ranked = sorted(done, key=lambda t: (t.state != "complete", -t.value if higher else t.value))[:TOP_TRIALS]
+    names = list(result.trials[0].params) if result.trials else []
+    unit = "candidate" if result.engine == "random" else "trial"
+    score = f"CV {result.metric}" if result.engine == "random" else f"val {result.metric}"
+    table = Table(title=f"Best {unit}s of {len(result.trials)} ({result.counts.get('complete', 0)} complete, "
+                        f"{result.counts.get('pruned', 0)} pruned, {result.counts.get('failed', 0)} failed)")
+    for column in ["#", "state", score, *names, "seconds"]:
+        table.add_column(column, justify="left" if column in ("state", "optimizer", "activation") else "right")
+    for t in ranked:
+        row = [str(t.number), t.state, _fmt(t.value), *(_fmt(t.params.get(n)) for n in names), _fmt(t.duration_s)]
+        table.add_row(*row)
+    console.print(table)
+    console.print("[bold]Best parameters:[/bold] " + ", ".join(f"{k}={_fmt(v)}" for k, v in result.best_params.items()))
+    console.print(f"[bold]Validation {result.metric}:[/bold] {result.best_value:.4f}   "
+                  f"[bold]Test {result.metric}[/bold] (returned model, held-out split): {result.test_score:.4f}")
+    console.print(f"Finished in {result.duration_s:.0f} s. MLflow: experiment '{result.name}', "
+                  f"search run {result.search_run_id} in {result.tracking_uri}")
+    console.print(f"Best model: {result.model_uri}  (mlflow.sklearn.load_model(...).predict(X))")
+    console.print(f"Browse and compare trials: tuner ui   |   this summary again: tuner best --name {shlex.quote(result.name)}")
+    if result.study:
+        console.print(f"Add trials: tuner search --space {shlex.quote(str(config.space))} --data "
+                      f"{shlex.quote(config.data)} --name {shlex.quote(result.name)} "
+                      f"--study {shlex.quote(result.study)} --storage {shlex.quote(result.storage)} --resume")
+
+
+def print_spaces(spaces: list[Any], console: Console | None = None) -> None:
+    console = console or Console()
+    for space in spaces:
+        table = Table(title=f"{space.name}  ({space.path})", caption=space.description or None, title_justify="left")
+        table.add_column("parameter")
+        table.add_column("values")
+        for name, text in space.rows():
+            table.add_row(name, text)
+        console.print(table)
+
+
+def print_best(found: dict[str, Any], console: Console | None = None) -> None:
+    console = console or Console()
+    table = Table(title=f"Best of search '{found['search']}' (run {found['search_run_id']})", title_justify="left")
+    table.add_column("")
+    table.add_column("")
+    for name, value in found["best_params"].items():
+        table.add_row(name, str(value))
+    metric = found["metric"]
+    table.add_row(f"validation {metric}", _fmt(found["best_val_score"]))
+    table.add_row(f"test {metric}", _fmt(found[f"test_{metric}"]))
+    table.add_row("trials", ", ".join(f"{n} {s}" for s, n in found["trials"].items()))
+    table.add_row("best trial", f"{found['best_trial']} (run {found['best_trial_run_id']})")
+    table.add_row("model", found["model_uri"])
+    table.add_row("weights", found["weights"])
+    console.print(table)

@@ -1,0 +1,46 @@
+"""Import Keras once, quietly, on the TensorFlow backend.
+
+TensorFlow's C++ runtime prints start-up chatter (oneDNN, missing CUDA drivers)
+straight to file descriptor 2 before its own log settings apply, so
+``TF_CPP_MIN_LOG_LEVEL`` alone cannot hide it. We silence fd 2 for the duration of
+the import only; a failing import still raises its Python exception as usual.
+Modules that need Keras import it from here, and modules that don't (the CLI's
+``--help``) never pay for TensorFlow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+@contextlib.contextmanager
+def _quiet_stderr_fd() -> Iterator[None]:
+    if os.environ.get("TUNER_TF_VERBOSE"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+with _quiet_stderr_fd():
+    import keras
+    import tensorflow as tf
+
+    tf.constant(0)  # device discovery prints too; get it over with here
+    tf.get_logger().setLevel("ERROR")  # e.g. retracing notices: every trial builds a new model
+
+__all__ = ["keras", "tf"]
