@@ -33,11 +33,16 @@ class _Group(click.Group):
 
 
 output_option = click.option(
-    "--output", type=click.Choice(["table", "json"]), default="table", show_default=True,
+    "--output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
     help="Human-readable table, or JSON on stdout for scripts.",
 )
 tracking_option = click.option(
-    "--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None,
+    "--tracking-uri",
+    envvar="MLFLOW_TRACKING_URI",
+    default=None,
     help="MLflow tracking URI. Default: $MLFLOW_TRACKING_URI, else the local store in ./mlruns.",
 )
 
@@ -56,31 +61,65 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--space", default="mlp_classification", show_default=True,
-              help="Search-space YAML file, or the name of a shipped one (see `tuner spaces`).")
-@click.option("--data", default="digits", show_default=True,
-              help="Bundled dataset (digits, breast_cancer, wine, iris, diabetes), online one "
-                   "(mnist, fashion_mnist, california_housing) or a .csv/.parquet/.npz file.")
-@click.option("--target", default=None, help="Target column(s) of a CSV/Parquet file (comma-separated for multilabel).")
-@click.option("--task", type=click.Choice(TASKS), default=None, help="Override the task inferred from the target.")
-@click.option("--metric", default=None, help="accuracy (classification), mse or mae (regression). Default by task.")
+@click.option(
+    "--space",
+    default="mlp_classification",
+    show_default=True,
+    help="Search-space YAML file, or the name of a shipped one (see `tuner spaces`).",
+)
+@click.option(
+    "--data",
+    default="digits",
+    show_default=True,
+    help="Bundled dataset (digits, breast_cancer, wine, iris, diabetes), online one "
+    "(mnist, fashion_mnist, california_housing) or a .csv/.parquet/.npz file.",
+)
+@click.option(
+    "--target", default=None, help="Target column(s) of a CSV/Parquet file (comma-separated for multilabel)."
+)
+@click.option(
+    "--task", type=click.Choice(TASKS), default=None, help="Override the task inferred from the target."
+)
+@click.option(
+    "--metric", default=None, help="accuracy (classification), mse or mae (regression). Default by task."
+)
 @click.option("--engine", type=click.Choice(ENGINES), default="optuna", show_default=True)
-@click.option("--trials", type=int, default=20, show_default=True,
-              help="Trials to run (optuna) or candidates to sample (random).")
-@click.option("--timeout", type=float, default=None, help="Stop starting trials after this many seconds (optuna).")
+@click.option(
+    "--trials",
+    type=int,
+    default=20,
+    show_default=True,
+    help="Trials to run (optuna) or candidates to sample (random).",
+)
+@click.option(
+    "--timeout", type=float, default=None, help="Stop starting trials after this many seconds (optuna)."
+)
 @click.option("--cv", type=int, default=3, show_default=True, help="Cross-validation folds (random).")
-@click.option("--n-jobs", type=int, default=1, show_default=True, help="Trials (optuna) or fits (random) in parallel.")
-@click.option("--sampler", type=click.Choice(SAMPLERS), default="tpe", show_default=True, help="Optuna sampler.")
-@click.option("--pruner", type=click.Choice(PRUNERS), default="hyperband", show_default=True, help="Optuna pruner.")
-@click.option("--storage", default=None,
-              help="Optuna storage: an RDB URL (sqlite:///x.db, postgresql://...) or a .journal file. "
-                   "Default: mlruns/optuna.journal.")
+@click.option(
+    "--n-jobs", type=int, default=1, show_default=True, help="Trials (optuna) or fits (random) in parallel."
+)
+@click.option(
+    "--sampler", type=click.Choice(SAMPLERS), default="tpe", show_default=True, help="Optuna sampler."
+)
+@click.option(
+    "--pruner", type=click.Choice(PRUNERS), default="hyperband", show_default=True, help="Optuna pruner."
+)
+@click.option(
+    "--storage",
+    default=None,
+    help="Optuna storage: an RDB URL (sqlite:///x.db, postgresql://...) or a .journal file. "
+    "Default: mlruns/optuna.journal.",
+)
 @click.option("--study", default=None, help="Optuna study name. Default: <name>-<timestamp>.")
 @click.option("--resume", is_flag=True, help="Add trials to the existing --study instead of starting one.")
 @click.option("--name", default=None, help="Search name = MLflow experiment. Default: <space>-<data>.")
 @click.option("--epochs", type=int, default=100, show_default=True, help="Maximum epochs per trial.")
-@click.option("--patience", type=int, default=10, show_default=True, help="EarlyStopping patience, in epochs.")
-@click.option("--seed", type=int, default=42, show_default=True, help="Seeds the split, the sampler and every model.")
+@click.option(
+    "--patience", type=int, default=10, show_default=True, help="EarlyStopping patience, in epochs."
+)
+@click.option(
+    "--seed", type=int, default=42, show_default=True, help="Seeds the split, the sampler and every model."
+)
 @tracking_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @output_option
@@ -150,7 +189,9 @@ def best(name: str, run_id: str | None, tracking_uri: str | None, output: str) -
 
 @cli.command()
 @click.option("--port", type=int, default=5000, show_default=True)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind; loopback by default.")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Interface to bind; loopback by default."
+)
 @tracking_option
 def ui(port: int, host: str, tracking_uri: str | None) -> None:
     """Open the MLflow UI on the tracking store (Ctrl-C to stop)."""
@@ -160,7 +201,18 @@ def ui(port: int, host: str, tracking_uri: str | None) -> None:
     if not uri.startswith(("sqlite:", "postgresql", "mysql", "mssql", "file:")) and "://" in uri:
         raise TunerError(f"{uri} is a tracking server already: open it in a browser")
     click.echo(f"MLflow UI for {uri} at http://{host}:{port} (Ctrl-C to stop)", err=True)
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
     raise SystemExit(subprocess.call(command))
 
 

@@ -139,7 +139,9 @@ def _file(path: Path, target: str | None) -> tuple[Any, np.ndarray]:
     except Exception as exc:  # noqa: BLE001 - parser errors are the user's file
         raise TunerError(f"{path}: could not read {suffix[1:]} file: {str(exc).splitlines()[0]}") from None
     if not target:
-        raise TunerError(f"{path}: say which column to predict with --target COLUMN (columns: {', '.join(map(str, frame.columns))})")
+        raise TunerError(
+            f"{path}: say which column to predict with --target COLUMN (columns: {', '.join(map(str, frame.columns))})"
+        )
     columns = [c.strip() for c in target.split(",")]
     absent = [c for c in columns if c not in frame.columns]
     if absent:
@@ -199,7 +201,10 @@ def load_dataset(data: str, target: str | None = None, task: str | None = None, 
     )
     valid_share = VALID_FRACTION / (1 - TEST_FRACTION)
     X_train, X_valid, y_train, y_valid = train_test_split(
-        X_rest, y_rest, test_size=valid_share, random_state=seed,
+        X_rest,
+        y_rest,
+        test_size=valid_share,
+        random_state=seed,
         stratify=y_rest if stratify is not None else None,
     )
     categorical: tuple[str, ...] = ()

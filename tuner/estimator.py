@@ -111,11 +111,15 @@ class _TrialMixin:
     def hyperparameters(self) -> dict[str, Any]:
         """What this trial tried, under the names used in search spaces."""
         params = self.get_params()  # type: ignore[attr-defined]
-        out = {k[len(MODEL_PREFIX) :]: _json_scalar(v) for k, v in params.items() if k.startswith(MODEL_PREFIX)}
+        out = {
+            k[len(MODEL_PREFIX) :]: _json_scalar(v) for k, v in params.items() if k.startswith(MODEL_PREFIX)
+        }
         out.update({k: _json_scalar(params[k]) for k in FIT_PARAMS if params.get(k) is not None})
         return out
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, validation_data: Any = None, fold_ids: Any = None):
+    def fit(
+        self, X: Any, y: Any, sample_weight: Any = None, *, validation_data: Any = None, fold_ids: Any = None
+    ):
         """Train with EarlyStopping (and pruning, for Optuna) and record the trial.
 
         Args:
@@ -138,7 +142,9 @@ class _TrialMixin:
 
         target = self.run_target
         if target is not None and fold_ids is not None:
-            target = target.child(f"fold-{_held_out_fold(np.asarray(fold_ids))}", "fold", target.parent_run_id)
+            target = target.child(
+                f"fold-{_held_out_fold(np.asarray(fold_ids))}", "fold", target.parent_run_id
+            )
         params = {**self.hyperparameters(), "epochs": self.epochs, "patience": self.patience}  # type: ignore[attr-defined]
         params.update(task=self.task, metric=metric.name, seed=self.random_state)  # type: ignore[attr-defined]
         run_id = target.open(params) if target is not None else None
@@ -146,8 +152,10 @@ class _TrialMixin:
 
         callbacks: list[keras.callbacks.Callback] = [
             keras.callbacks.EarlyStopping(
-                monitor=metric.monitor, mode="max" if metric.greater_is_better else "min",
-                patience=self.patience, restore_best_weights=True,
+                monitor=metric.monitor,
+                mode="max" if metric.greater_is_better else "min",
+                patience=self.patience,
+                restore_best_weights=True,
             ),
             keras.callbacks.TerminateOnNaN(),
         ]
@@ -170,8 +178,13 @@ class _TrialMixin:
             if run_id is not None:
                 pruned = isinstance(exc, optuna.TrialPruned)
                 reason = str(exc) if pruned else f"{type(exc).__name__}: {exc}".strip().rstrip(":")
-                close_run(target.tracking_uri, run_id, "pruned" if pruned else "failed", reason,  # type: ignore[union-attr]
-                          self._summary(metric, started))
+                close_run(
+                    target.tracking_uri,
+                    run_id,
+                    "pruned" if pruned else "failed",
+                    reason,  # type: ignore[union-attr]
+                    self._summary(metric, started),
+                )
             raise
         finally:
             del self._trial_extras
@@ -184,7 +197,10 @@ class _TrialMixin:
     def _summary(self, metric: Any, started: float) -> dict[str, float]:
         history = getattr(self, "history_", None) or {}
         curve = history.get(metric.monitor) or []
-        summary = {"duration_s": time.perf_counter() - started, "epochs_run": float(len(history.get("loss", [])))}
+        summary = {
+            "duration_s": time.perf_counter() - started,
+            "epochs_run": float(len(history.get("loss", []))),
+        }
         if curve:
             best = int(np.argmax(curve) if metric.greater_is_better else np.argmin(curve))
             summary.update(best_epoch=best + 1.0, **{f"best_{metric.monitor}": float(curve[best])})

@@ -21,16 +21,16 @@ def _accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 
 def _mse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    diff = np.asarray(y_true, dtype=float).reshape(len(y_true), -1) - np.asarray(
-        y_pred, dtype=float
-    ).reshape(len(y_pred), -1)
+    diff = np.asarray(y_true, dtype=float).reshape(len(y_true), -1) - np.asarray(y_pred, dtype=float).reshape(
+        len(y_pred), -1
+    )
     return float(np.mean(diff**2))
 
 
 def _mae(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    diff = np.asarray(y_true, dtype=float).reshape(len(y_true), -1) - np.asarray(
-        y_pred, dtype=float
-    ).reshape(len(y_pred), -1)
+    diff = np.asarray(y_true, dtype=float).reshape(len(y_true), -1) - np.asarray(y_pred, dtype=float).reshape(
+        len(y_pred), -1
+    )
     return float(np.mean(np.abs(diff)))
 
 
@@ -80,7 +80,5 @@ def get_metric(name: str | None, task: str) -> Metric:
     metric = METRICS[name]
     if task not in metric.tasks:
         allowed = [m for m, spec in METRICS.items() if task in spec.tasks]
-        raise TunerError(
-            f"metric {name!r} does not apply to a {task} task; use one of: {', '.join(allowed)}"
-        )
+        raise TunerError(f"metric {name!r} does not apply to a {task} task; use one of: {', '.join(allowed)}")
     return metric

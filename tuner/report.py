@@ -26,31 +26,53 @@ def print_search_result(result: Any, config: Any, console: Console | None = None
     names = list(result.trials[0].params) if result.trials else []
     unit = "candidate" if result.engine == "random" else "trial"
     score = f"CV {result.metric}" if result.engine == "random" else f"val {result.metric}"
-    table = Table(title=f"Best {unit}s of {len(result.trials)} ({result.counts.get('complete', 0)} complete, "
-                        f"{result.counts.get('pruned', 0)} pruned, {result.counts.get('failed', 0)} failed)")
+    table = Table(
+        title=f"Best {unit}s of {len(result.trials)} ({result.counts.get('complete', 0)} complete, "
+        f"{result.counts.get('pruned', 0)} pruned, {result.counts.get('failed', 0)} failed)"
+    )
     for column in ["#", "state", score, *names, "seconds"]:
-        table.add_column(column, justify="left" if column in ("state", "optimizer", "activation") else "right")
+        table.add_column(
+            column, justify="left" if column in ("state", "optimizer", "activation") else "right"
+        )
     for t in ranked:
-        row = [str(t.number), t.state, _fmt(t.value), *(_fmt(t.params.get(n)) for n in names), _fmt(t.duration_s)]
+        row = [
+            str(t.number),
+            t.state,
+            _fmt(t.value),
+            *(_fmt(t.params.get(n)) for n in names),
+            _fmt(t.duration_s),
+        ]
         table.add_row(*row)
     console.print(table)
-    console.print("[bold]Best parameters:[/bold] " + ", ".join(f"{k}={_fmt(v)}" for k, v in result.best_params.items()))
-    console.print(f"[bold]Validation {result.metric}:[/bold] {result.best_value:.4f}   "
-                  f"[bold]Test {result.metric}[/bold] (returned model, held-out split): {result.test_score:.4f}")
-    console.print(f"Finished in {result.duration_s:.0f} s. MLflow: experiment '{result.name}', "
-                  f"search run {result.search_run_id} in {result.tracking_uri}")
+    console.print(
+        "[bold]Best parameters:[/bold] " + ", ".join(f"{k}={_fmt(v)}" for k, v in result.best_params.items())
+    )
+    console.print(
+        f"[bold]Validation {result.metric}:[/bold] {result.best_value:.4f}   "
+        f"[bold]Test {result.metric}[/bold] (returned model, held-out split): {result.test_score:.4f}"
+    )
+    console.print(
+        f"Finished in {result.duration_s:.0f} s. MLflow: experiment '{result.name}', "
+        f"search run {result.search_run_id} in {result.tracking_uri}"
+    )
     console.print(f"Best model: {result.model_uri}  (mlflow.sklearn.load_model(...).predict(X))")
-    console.print(f"Browse and compare trials: tuner ui   |   this summary again: tuner best --name {shlex.quote(result.name)}")
+    console.print(
+        f"Browse and compare trials: tuner ui   |   this summary again: tuner best --name {shlex.quote(result.name)}"
+    )
     if result.study:
-        console.print(f"Add trials: tuner search --space {shlex.quote(str(config.space))} --data "
-                      f"{shlex.quote(config.data)} --name {shlex.quote(result.name)} "
-                      f"--study {shlex.quote(result.study)} --storage {shlex.quote(result.storage)} --resume")
+        console.print(
+            f"Add trials: tuner search --space {shlex.quote(str(config.space))} --data "
+            f"{shlex.quote(config.data)} --name {shlex.quote(result.name)} "
+            f"--study {shlex.quote(result.study)} --storage {shlex.quote(result.storage)} --resume"
+        )
 
 
 def print_spaces(spaces: list[Any], console: Console | None = None) -> None:
     console = console or Console()
     for space in spaces:
-        table = Table(title=f"{space.name}  ({space.path})", caption=space.description or None, title_justify="left")
+        table = Table(
+            title=f"{space.name}  ({space.path})", caption=space.description or None, title_justify="left"
+        )
         table.add_column("parameter")
         table.add_column("values")
         for name, text in space.rows():
@@ -60,7 +82,9 @@ def print_spaces(spaces: list[Any], console: Console | None = None) -> None:
 
 def print_best(found: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console()
-    table = Table(title=f"Best of search '{found['search']}' (run {found['search_run_id']})", title_justify="left")
+    table = Table(
+        title=f"Best of search '{found['search']}' (run {found['search_run_id']})", title_justify="left"
+    )
     table.add_column("")
     table.add_column("")
     for name, value in found["best_params"].items():

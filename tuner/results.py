@@ -24,7 +24,10 @@ def find_search(tracking_uri: str, name: str, run_id: str | None = None) -> dict
     else:
         query = f"tags.`{KIND_TAG}` = 'search' AND tags.`{STATE_TAG}` = 'complete'"
         runs = client.search_runs(
-            [experiment.experiment_id], filter_string=query, order_by=["attributes.end_time DESC"], max_results=1
+            [experiment.experiment_id],
+            filter_string=query,
+            order_by=["attributes.end_time DESC"],
+            max_results=1,
         )
         if not runs:
             raise TunerError(f"search {name!r} has no completed run yet")

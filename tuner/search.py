@@ -64,7 +64,10 @@ class SearchConfig:
     def validate(self) -> None:
         checks = [
             (self.engine in ENGINES, f"unknown engine {self.engine!r}; choose one of: {', '.join(ENGINES)}"),
-            (self.sampler in SAMPLERS, f"unknown sampler {self.sampler!r}; choose one of: {', '.join(SAMPLERS)}"),
+            (
+                self.sampler in SAMPLERS,
+                f"unknown sampler {self.sampler!r}; choose one of: {', '.join(SAMPLERS)}",
+            ),
             (self.pruner in PRUNERS, f"unknown pruner {self.pruner!r}; choose one of: {', '.join(PRUNERS)}"),
             (self.trials is None or self.trials >= 1, f"--trials must be at least 1, got {self.trials}"),
             (self.timeout is None or self.timeout > 0, f"--timeout must be positive, got {self.timeout}"),
@@ -157,7 +160,9 @@ def _describe_search(config: SearchConfig, space: Any, ds: Any, metric: Any, run
         "data_fingerprint": ds.fingerprint,
     }
     if config.engine == "optuna":
-        params.update(sampler=config.sampler, pruner=config.pruner, storage=config.storage, study=config.study)
+        params.update(
+            sampler=config.sampler, pruner=config.pruner, storage=config.storage, study=config.study
+        )
     else:
         params.update(cv=config.cv)
     log_params(uri, run_id, params)
@@ -210,7 +215,9 @@ def run_search(config: SearchConfig) -> SearchResult:
     try:
         experiment_id = get_or_create_experiment(uri, name)
     except Exception as exc:  # noqa: BLE001 - an unreachable tracking server is the user's to fix
-        raise TunerError(f"cannot reach the MLflow tracking store {uri!r}: {str(exc).splitlines()[0]}") from None
+        raise TunerError(
+            f"cannot reach the MLflow tracking store {uri!r}: {str(exc).splitlines()[0]}"
+        ) from None
 
     study = None
     if config.engine == "optuna":
@@ -246,7 +253,11 @@ def run_search(config: SearchConfig) -> SearchResult:
             _describe_search(config, space, ds, metric, run_id, uri)
         result = _search_and_refit(config, space, ds, metric, study, name, uri, experiment_id, run_id)
     except BaseException as exc:
-        reason = "interrupted by the user" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+        reason = (
+            "interrupted by the user"
+            if isinstance(exc, KeyboardInterrupt)
+            else f"{type(exc).__name__}: {exc}"
+        )
         close_run(uri, run_id, "failed", reason)
         raise
     result.duration_s = time.perf_counter() - started
@@ -344,8 +355,12 @@ def _search_and_refit(
     client.log_batch(
         run_id,
         tags=[_tag(f"best.{k}", v) for k, v in best_values.items()]
-        + [_tag("best.trial", outcome.best.number), _tag("best.trial_run_id", outcome.best.run_id or ""),
-           _tag("best.model_uri", model_uri), _tag("best.model_run_id", final.run_id_)],
+        + [
+            _tag("best.trial", outcome.best.number),
+            _tag("best.trial_run_id", outcome.best.run_id or ""),
+            _tag("best.model_uri", model_uri),
+            _tag("best.model_run_id", final.run_id_),
+        ],
     )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "search_result.json"

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import yaml
@@ -44,6 +44,7 @@ TUNABLE = {
 ALLOWED_VALUES = {"optimizer": OPTIMIZERS, "activation": ACTIVATIONS, "loss": REGRESSION_LOSSES}
 FIT_PARAMS = {"batch_size"}  # routed to Keras fit, not to build_model
 TYPES = ("int", "float", "categorical")
+
 
 def _spaces_dir() -> Path:
     """Shipped spaces: inside the package when installed from a wheel, else the repo's."""
@@ -86,7 +87,7 @@ class CategoricalParam:
         return "one of " + ", ".join(map(str, self.choices))
 
 
-Param = Union[IntParam, FloatParam, CategoricalParam]
+Param = IntParam | FloatParam | CategoricalParam
 
 
 class _IntLogUniform:
@@ -163,7 +164,9 @@ def _number(path: Path, key: str, spec: dict, name: str, kind: type) -> Any:
     if kind is int:
         ok = ok and float(value).is_integer()
     if not ok or not math.isfinite(float(value)):
-        raise _fail(path, key, f"'{name}' must be {'an integer' if kind is int else 'a number'}, got {value!r}")
+        raise _fail(
+            path, key, f"'{name}' must be {'an integer' if kind is int else 'a number'}, got {value!r}"
+        )
     return kind(value)
 
 
@@ -247,7 +250,9 @@ def load_space(path: str | Path) -> SearchSpace:
         raise TunerError(f"{path}: expected a mapping with a 'params' key at the top")
     unknown = set(doc) - {"params", "description"}
     if unknown:
-        raise _fail(path, ", ".join(sorted(map(str, unknown))), "unknown top-level key; allowed: params, description")
+        raise _fail(
+            path, ", ".join(sorted(map(str, unknown))), "unknown top-level key; allowed: params, description"
+        )
     raw = doc.get("params")
     if not isinstance(raw, dict) or not raw:
         raise _fail(path, "params", "must be a non-empty mapping of parameter name to spec")
@@ -255,7 +260,9 @@ def load_space(path: str | Path) -> SearchSpace:
     fixed: dict[str, Any] = {}
     for name, spec in raw.items():
         if name not in TUNABLE:
-            raise _fail(path, f"params.{name}", f"not a parameter of build_model; allowed: {', '.join(TUNABLE)}")
+            raise _fail(
+                path, f"params.{name}", f"not a parameter of build_model; allowed: {', '.join(TUNABLE)}"
+            )
         parsed = _parse_param(path, name, spec)
         if parsed is None:
             fixed[name] = spec

@@ -104,7 +104,9 @@ def create_or_load_study(
             f"trials to it, or pick another --study name"
         )
     if resume and not exists:
-        raise TunerError(f"no study named {study_name!r} to resume in this storage; drop --resume to start it")
+        raise TunerError(
+            f"no study named {study_name!r} to resume in this storage; drop --resume to start it"
+        )
     study = optuna.create_study(
         storage=storage,
         study_name=study_name,

@@ -81,7 +81,11 @@ def run_random(ctx: SearchContext) -> EngineResult:
     ds, metric = ctx.dataset, ctx.metric
     estimator = make_estimator(**ctx.estimator_kwargs(), random_state=ctx.seed)
     preprocessor = ds.make_preprocessor()
-    pipeline = Pipeline([("prep", preprocessor), (STEP, estimator)]) if preprocessor else Pipeline([(STEP, estimator)])
+    pipeline = (
+        Pipeline([("prep", preprocessor), (STEP, estimator)])
+        if preprocessor
+        else Pipeline([(STEP, estimator)])
+    )
     classify = ds.task in ("binary", "multiclass")
     splitter = (StratifiedKFold if classify else KFold)(n_splits=ctx.cv, shuffle=True, random_state=ctx.seed)
     fold_ids = np.empty(len(ds.y_train), dtype=int)
@@ -139,7 +143,9 @@ def _estimator_distributions(ctx: SearchContext) -> dict[str, Any]:
     return estimator_params(ctx.space.to_distributions())
 
 
-def _close_candidates(ctx: SearchContext, runs: dict[int, str], results: dict[str, Any] | None) -> list[TrialRecord]:
+def _close_candidates(
+    ctx: SearchContext, runs: dict[int, str], results: dict[str, Any] | None
+) -> list[TrialRecord]:
     """Give each candidate run its CV scores and state; return them as trial records."""
     sign = 1.0 if ctx.metric.greater_is_better else -1.0
     uri = ctx.search_run.tracking_uri
