@@ -103,11 +103,15 @@ def _sklearn_bundled(name: str) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 def _online(name: str) -> tuple[Any, np.ndarray]:
+    import warnings
+
     try:
         if name == "california_housing":
             from sklearn.datasets import fetch_california_housing
 
-            X, y = fetch_california_housing(return_X_y=True, as_frame=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "Retry downloading..." before the real error
+                X, y = fetch_california_housing(return_X_y=True, as_frame=True)
             return X, y.to_numpy()
         from tuner.tf_env import keras
 

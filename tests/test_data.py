@@ -1,0 +1,109 @@
+"""Datasets: bundled and file data, task inference, seeded splits, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tuner.data import infer_task, load_dataset
+from tuner.errors import TunerError
+
+
+@pytest.mark.parametrize(
+    ("name", "task", "n"),
+    [("digits", "multiclass", 1797), ("breast_cancer", "binary", 569), ("diabetes", "regression", 442),
+     ("iris", "multiclass", 150), ("wine", "multiclass", 178)],
+)
+def test_bundled_datasets_load_offline_with_their_task(name, task, n):
+    ds = load_dataset(name)
+    assert ds.task == task
+    assert ds.n_samples == n
+    assert len(ds.y_test) == pytest.approx(0.2 * n, abs=1)
+    assert len(ds.y_valid) == pytest.approx(0.2 * n, abs=1)
+
+
+def test_split_is_seeded_disjoint_and_stratified():
+    a, b, c = load_dataset("digits", seed=1), load_dataset("digits", seed=1), load_dataset("digits", seed=2)
+    assert a.X_test.index.equals(b.X_test.index)
+    assert not a.X_test.index.equals(c.X_test.index)
+    train, valid, test = set(a.X_train.index), set(a.X_valid.index), set(a.X_test.index)
+    assert not (train & valid or train & test or valid & test)
+    assert len(train | valid | test) == 1797
+    assert set(np.unique(a.y_test)) == set(range(10))
+
+
+def test_preprocessing_scales_numbers_and_one_hot_encodes_categories(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "size": rng.normal(100, 20, 200),
+            "color": rng.choice(["red", "green", "blue"], 200),
+            "price": rng.normal(size=200),
+        }
+    )
+    frame.loc[3, "size"] = np.nan
+    path = tmp_path / "houses.csv"
+    frame.to_csv(path, index=False)
+    ds = load_dataset(str(path), target="price")
+    assert ds.task == "regression" and ds.categorical_columns == ("color",)
+    prep = ds.make_preprocessor().fit(ds.X_train)
+    Xt = prep.transform(ds.X_train)
+    assert Xt.shape == (len(ds.y_train), 1 + 3)
+    assert abs(Xt[:, 0].mean()) < 1e-6 and not np.isnan(Xt).any()
+
+
+def test_parquet_npz_and_multilabel_targets(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    frame = pd.DataFrame(X, columns=list("abcd")).assign(l1=rng.integers(0, 2, 60), l2=rng.integers(0, 2, 60))
+    frame.to_parquet(tmp_path / "d.parquet")
+    ds = load_dataset(str(tmp_path / "d.parquet"), target="l1,l2")
+    assert ds.task == "multilabel" and ds.y_train.shape[1] == 2
+    np.savez(tmp_path / "d.npz", X=X, y=rng.integers(0, 3, 60))
+    assert load_dataset(str(tmp_path / "d.npz")).task == "multiclass"
+
+
+@pytest.mark.parametrize(
+    ("y", "task"),
+    [
+        (np.array([0, 1, 1, 0]), "binary"),
+        (np.array(["cat", "dog", "cow", "cat"]), "multiclass"),
+        (np.array([0.5, 1.25, 3.0, 2.0]), "regression"),
+        (np.array([[0, 1], [1, 1], [0, 0]]), "multilabel"),
+        (np.arange(200), "regression"),
+    ],
+)
+def test_task_inference(y, task):
+    assert infer_task(y) == task
+
+
+def test_task_can_be_overridden():
+    assert load_dataset("diabetes", task="regression").task == "regression"
+    assert load_dataset("breast_cancer", task="multiclass").task == "multiclass"
+
+
+def test_bad_data_errors(tmp_path):
+    pd.DataFrame({"a": range(20), "b": range(20)}).to_csv(tmp_path / "x.csv", index=False)
+    with pytest.raises(TunerError, match=r"target column 'price' not found; columns are: a, b"):
+        load_dataset(str(tmp_path / "x.csv"), target="price")
+    with pytest.raises(TunerError, match="--target COLUMN"):
+        load_dataset(str(tmp_path / "x.csv"))
+    with pytest.raises(TunerError, match="unknown dataset 'digitz'"):
+        load_dataset("digitz")
+    with pytest.raises(TunerError, match="data file not found"):
+        load_dataset(str(tmp_path / "missing.csv"))
+    with pytest.raises(TunerError, match="unknown task 'ranking'"):
+        load_dataset("digits", task="ranking")
+
+
+@pytest.mark.parametrize("name", ["california_housing", "fashion_mnist"])
+def test_online_loaders_fail_clearly_when_offline(name):
+    """The real loaders, run where they cannot download (this project's machines)."""
+    try:
+        load_dataset(name)
+    except TunerError as exc:
+        assert f"could not download dataset {name!r}" in str(exc)
+        assert "internet" in str(exc) and "bundled dataset" in str(exc)
+    else:
+        pytest.skip("this machine is online: the download worked")
