@@ -14,10 +14,12 @@ weights and state: ``complete``, ``pruned`` or ``failed`` with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,24 @@ def release_memory() -> None:
     """Drop Keras' global state and collect garbage, so memory stays flat across trials."""
     keras.backend.clear_session(free_memory=True)
     gc.collect()
+
+
+@contextlib.contextmanager
+def _restore_op_determinism() -> Iterator[None]:
+    """Undo scikeras' seeding side effect on TensorFlow's op determinism.
+
+    scikeras seeds a fit by setting ``TF_DETERMINISTIC_OPS``, which TensorFlow latches:
+    op determinism stays on after the fit, and any later unseeded fit in the process
+    fails with "Random ops require a seed". We put the previous setting back.
+    """
+    from tensorflow.python.framework import config
+
+    was_enabled = config.is_op_determinism_enabled()
+    try:
+        yield
+    finally:
+        if not was_enabled:
+            config.disable_op_determinism()
 
 
 def estimator_params(values: dict[str, Any]) -> dict[str, Any]:
@@ -96,8 +116,8 @@ class _TrialMixin:
         params.pop("params", None)
         if self.task in ("multiclass", "multilabel"):
             n_outputs = meta["n_classes_"]
-        elif self.task == "regression" and len(meta["y_shape_"]) > 1:
-            n_outputs = meta["y_shape_"][1]
+        elif self.task == "regression":
+            n_outputs = meta["n_targets_"]
         else:
             n_outputs = 1
         return build_model(
@@ -137,6 +157,7 @@ class _TrialMixin:
             if sample_weight is not None:
                 sample_weight = np.asarray(sample_weight)[:-n_valid]
         X_valid, y_valid = np.asarray(validation_data[0]), np.asarray(validation_data[1])
+        self.n_targets_ = y.shape[1] if y.ndim == 2 else 1  # scikeras passes it to the build as meta
         if self.free_memory:
             release_memory()
 
@@ -167,7 +188,8 @@ class _TrialMixin:
         started = time.perf_counter()
         self._trial_extras = (X_valid, y_valid, callbacks)
         try:
-            super().fit(X, y, sample_weight=sample_weight)  # type: ignore[misc]
+            with _restore_op_determinism():
+                super().fit(X, y, sample_weight=sample_weight)  # type: ignore[misc]
             losses = self.history_["loss"]  # type: ignore[attr-defined]
             if not all(math.isfinite(v) for v in losses):
                 raise TrialFailed(f"training diverged: the loss became NaN or inf at epoch {len(losses)}")

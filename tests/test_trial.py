@@ -1,0 +1,103 @@
+"""The trial unit: one fit = one MLflow run with curves, weights and its state."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tuner.data import load_dataset
+from tuner.estimator import estimator_params, make_estimator
+from tuner.tracking import RunTarget, get_or_create_experiment
+
+
+@pytest.fixture
+def digits():
+    ds = load_dataset("digits")
+    prep = ds.make_preprocessor().fit(ds.X_train)
+    return ds, prep.transform(ds.X_train), prep.transform(ds.X_valid)
+
+
+@pytest.fixture
+def search_run(tracking_uri):
+    experiment = get_or_create_experiment(tracking_uri, "trial-unit")
+    parent = MlflowClient(tracking_uri).create_run(experiment, run_name="search").info.run_id
+    return RunTarget(tracking_uri, experiment, parent, "", "search", parent)
+
+
+def _estimator(search_run, name, **params):
+    values = {"n_hidden": 1, "n_neurons": 16, "learning_rate": 1e-2, "optimizer": "adam", "batch_size": 64}
+    values.update(params)
+    target = search_run.child(name, "trial", search_run.parent_run_id)
+    return make_estimator("multiclass", epochs=8, patience=3, random_state=0, run_target=target,
+                          **estimator_params(values))
+
+
+def test_a_complete_trial_logs_params_curves_scores_weights_and_state(digits, search_run):
+    ds, X_train, X_valid = digits
+    est = _estimator(search_run, "trial-0").fit(X_train, ds.y_train, validation_data=(X_valid, ds.y_valid))
+    client = MlflowClient(search_run.tracking_uri)
+    run = client.get_run(est.run_id_)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["tuner.state"] == "complete"
+    assert run.data.tags["mlflow.parentRunId"] == search_run.parent_run_id
+    assert run.data.params["n_neurons"] == "16" and run.data.params["optimizer"] == "adam"
+    assert run.data.params["batch_size"] == "64"
+    epochs = int(run.data.metrics["epochs_run"])
+    for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
+        history = client.get_metric_history(est.run_id_, key)
+        assert [m.step for m in history] == list(range(1, epochs + 1))
+    assert run.data.metrics["val_score"] == pytest.approx(est.val_score_)
+    assert est.val_score_ > 0.8
+    artifacts = [a.path for a in client.list_artifacts(est.run_id_, "weights")]
+    assert artifacts == ["weights/model.weights.h5"]
+
+
+def test_early_stopping_ends_a_trial_before_its_epoch_budget(digits, search_run):
+    ds, X_train, X_valid = digits
+    est = _estimator(search_run, "slow", learning_rate=0.03)
+    est.set_params(epochs=200, patience=2)
+    est.fit(X_train, ds.y_train, validation_data=(X_valid, ds.y_valid))
+    assert len(est.history_["loss"]) < 200
+
+
+def test_a_pruned_trial_is_recorded_as_pruned_with_the_reason(digits, search_run):
+    ds, X_train, X_valid = digits
+    # A real study whose pruner stops every trial below 100% validation accuracy.
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1.01))
+    trial = study.ask()
+    est = _estimator(search_run, "pruned")
+    est.set_params(pruning_trial=trial)
+    with pytest.raises(optuna.TrialPruned):
+        est.fit(X_train, ds.y_train, validation_data=(X_valid, ds.y_valid))
+    run = MlflowClient(search_run.tracking_uri).get_run(est.run_id_)
+    assert run.info.status == "KILLED"
+    assert run.data.tags["tuner.state"] == "pruned"
+    assert run.data.tags["tuner.reason"].startswith("pruned at epoch 1: val_accuracy=")
+    assert trial.storage.get_trial(trial._trial_id).intermediate_values.keys() == {1}
+
+
+def test_a_diverging_trial_is_recorded_as_failed_with_the_reason(search_run):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 4)) * 1e3
+    y = X.sum(axis=1) * 1e3
+    target = search_run.child("nan", "trial", search_run.parent_run_id)
+    est = make_estimator("regression", epochs=20, patience=5, run_target=target,
+                         **estimator_params({"n_hidden": 2, "n_neurons": 8, "learning_rate": 10.0, "optimizer": "sgd"}))
+    with pytest.raises(RuntimeError, match="training diverged"):
+        est.fit(X, y)
+    run = MlflowClient(search_run.tracking_uri).get_run(est.run_id_)
+    assert run.info.status == "FAILED"
+    assert run.data.tags["tuner.state"] == "failed"
+    assert "loss became NaN" in run.data.tags["tuner.reason"]
+
+
+def test_the_estimator_works_inside_scikit_learn_without_tracking(digits):
+    from sklearn.base import clone
+
+    ds, X_train, X_valid = digits
+    est = make_estimator("multiclass", epochs=3, **estimator_params({"n_hidden": 1, "n_neurons": 8}))
+    fitted = clone(est).fit(X_train, ds.y_train)
+    assert fitted.run_id_ is None
+    assert set(fitted.predict(X_valid)) <= set(range(10))
