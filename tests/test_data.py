@@ -12,8 +12,13 @@ from tuner.errors import TunerError
 
 @pytest.mark.parametrize(
     ("name", "task", "n"),
-    [("digits", "multiclass", 1797), ("breast_cancer", "binary", 569), ("diabetes", "regression", 442),
-     ("iris", "multiclass", 150), ("wine", "multiclass", 178)],
+    [
+        ("digits", "multiclass", 1797),
+        ("breast_cancer", "binary", 569),
+        ("diabetes", "regression", 442),
+        ("iris", "multiclass", 150),
+        ("wine", "multiclass", 178),
+    ],
 )
 def test_bundled_datasets_load_offline_with_their_task(name, task, n):
     ds = load_dataset(name)

@@ -83,17 +83,41 @@ def test_fixed_values_sit_beside_searched_ones(space_file):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("params:\n  n_hidden: {type: integer, low: 0, high: 3}\n", r"params.n_hidden: unknown type 'integer'; allowed: int, float, categorical"),
+        (
+            "params:\n  n_hidden: {type: integer, low: 0, high: 3}\n",
+            r"params.n_hidden: unknown type 'integer'; allowed: int, float, categorical",
+        ),
         ("params:\n  n_hidden: {type: int, low: 5, high: 3}\n", r"params.n_hidden: low \(5\) > high \(3\)"),
-        ("params:\n  learning_rate: {type: float, low: 0, high: 0.1, log: true}\n", r"params.learning_rate: log scale needs low > 0"),
-        ("params:\n  n_layers: {type: int, low: 0, high: 3}\n", r"params.n_layers: not a parameter of build_model; allowed: n_hidden"),
-        ("params:\n  optimizer: {type: categorical, choices: []}\n", r"params.optimizer: 'choices' must be a non-empty list"),
-        ("params:\n  optimizer: {type: categorical, choices: [adam, adamx]}\n", r"params.optimizer.choices\[1\]: unknown optimizer 'adamx'"),
+        (
+            "params:\n  learning_rate: {type: float, low: 0, high: 0.1, log: true}\n",
+            r"params.learning_rate: log scale needs low > 0",
+        ),
+        (
+            "params:\n  n_layers: {type: int, low: 0, high: 3}\n",
+            r"params.n_layers: not a parameter of build_model; allowed: n_hidden",
+        ),
+        (
+            "params:\n  optimizer: {type: categorical, choices: []}\n",
+            r"params.optimizer: 'choices' must be a non-empty list",
+        ),
+        (
+            "params:\n  optimizer: {type: categorical, choices: [adam, adamx]}\n",
+            r"params.optimizer.choices\[1\]: unknown optimizer 'adamx'",
+        ),
         ("params:\n  n_hidden: {type: int, low: 0}\n", r"params.n_hidden: missing 'high'"),
         ("params:\n  n_hidden: {type: int, low: 0.5, high: 3}\n", r"'low' must be an integer"),
-        ("params:\n  learning_rate: {type: int, low: 1, high: 3}\n", r"learning_rate takes a float, so type int does not fit"),
-        ("params:\n  n_neurons: {type: int, low: 1, high: 9, log: true, step: 2}\n", r"'step' cannot be combined with log"),
-        ("params:\n  n_hidden: {type: int, low: 0, high: 3, scale: log}\n", r"unknown field\(s\) scale for type int"),
+        (
+            "params:\n  learning_rate: {type: int, low: 1, high: 3}\n",
+            r"learning_rate takes a float, so type int does not fit",
+        ),
+        (
+            "params:\n  n_neurons: {type: int, low: 1, high: 9, log: true, step: 2}\n",
+            r"'step' cannot be combined with log",
+        ),
+        (
+            "params:\n  n_hidden: {type: int, low: 0, high: 3, scale: log}\n",
+            r"unknown field\(s\) scale for type int",
+        ),
         ("params:\n  optimizer: adam\n", r"every parameter is fixed"),
         ("params: {}\n", r"params: must be a non-empty mapping"),
         ("space:\n  n_hidden: 1\n", r"space: unknown top-level key"),

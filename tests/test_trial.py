@@ -30,8 +30,9 @@ def _estimator(search_run, name, **params):
     values = {"n_hidden": 1, "n_neurons": 16, "learning_rate": 1e-2, "optimizer": "adam", "batch_size": 64}
     values.update(params)
     target = search_run.child(name, "trial", search_run.parent_run_id)
-    return make_estimator("multiclass", epochs=8, patience=3, random_state=0, run_target=target,
-                          **estimator_params(values))
+    return make_estimator(
+        "multiclass", epochs=8, patience=3, random_state=0, run_target=target, **estimator_params(values)
+    )
 
 
 def test_a_complete_trial_logs_params_curves_scores_weights_and_state(digits, search_run):
@@ -83,8 +84,13 @@ def test_a_diverging_trial_is_recorded_as_failed_with_the_reason(search_run):
     X = rng.normal(size=(80, 4)) * 1e3
     y = X.sum(axis=1) * 1e3
     target = search_run.child("nan", "trial", search_run.parent_run_id)
-    est = make_estimator("regression", epochs=20, patience=5, run_target=target,
-                         **estimator_params({"n_hidden": 2, "n_neurons": 8, "learning_rate": 10.0, "optimizer": "sgd"}))
+    est = make_estimator(
+        "regression",
+        epochs=20,
+        patience=5,
+        run_target=target,
+        **estimator_params({"n_hidden": 2, "n_neurons": 8, "learning_rate": 10.0, "optimizer": "sgd"}),
+    )
     with pytest.raises(RuntimeError, match="training diverged"):
         est.fit(X, y)
     run = MlflowClient(search_run.tracking_uri).get_run(est.run_id_)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import optuna
@@ -42,3 +43,12 @@ class OptunaPruning(keras.callbacks.Callback):
         self.trial.report(float(value), step=step)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at epoch {step}: {self.monitor}={float(value):.4g}")
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """End training once the loss is NaN or infinite (quietly: Keras' own prints to stdout)."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.model.stop_training = True

@@ -28,9 +28,10 @@ from tuner.tf_env import keras  # first: it quiets TensorFlow before scikeras im
 # isort: split
 import numpy as np
 import optuna
+from scikeras.utils.transformers import RegressorTargetEncoder
 from scikeras.wrappers import KerasClassifier, KerasRegressor
 
-from tuner.callbacks import MlflowEpochLogger, OptunaPruning
+from tuner.callbacks import MlflowEpochLogger, OptunaPruning, StopOnNaN
 from tuner.metrics import get_metric
 from tuner.model import build_model
 from tuner.space import FIT_PARAMS
@@ -80,6 +81,19 @@ def _held_out_fold(fold_ids: np.ndarray) -> int:
 
 def _json_scalar(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _summary(history: dict[str, list[float]], metric: Any, started: float) -> dict[str, float]:
+    """Final metrics of a trial: duration, epochs run, the best epoch and its value."""
+    curve = history.get(metric.monitor) or []
+    summary = {
+        "duration_s": time.perf_counter() - started,
+        "epochs_run": float(len(history.get("loss", []))),
+    }
+    if curve:
+        best = int(np.argmax(curve) if metric.greater_is_better else np.argmin(curve))
+        summary.update(best_epoch=best + 1.0, **{f"best_{metric.monitor}": float(curve[best])})
+    return summary
 
 
 class _TrialMixin:
@@ -171,14 +185,17 @@ class _TrialMixin:
         run_id = target.open(params) if target is not None else None
         self.run_id_ = run_id  # set before training, so a caller can find the run of a failed fit
 
+        # First in line, so an epoch is on record even when a later callback prunes it.
+        recorder = keras.callbacks.History()
         callbacks: list[keras.callbacks.Callback] = [
+            recorder,
             keras.callbacks.EarlyStopping(
                 monitor=metric.monitor,
                 mode="max" if metric.greater_is_better else "min",
                 patience=self.patience,
                 restore_best_weights=True,
             ),
-            keras.callbacks.TerminateOnNaN(),
+            StopOnNaN(),
         ]
         if run_id is not None:
             callbacks.append(MlflowEpochLogger(target.tracking_uri, run_id))  # type: ignore[union-attr]
@@ -190,7 +207,7 @@ class _TrialMixin:
         try:
             with _restore_op_determinism():
                 super().fit(X, y, sample_weight=sample_weight)  # type: ignore[misc]
-            losses = self.history_["loss"]  # type: ignore[attr-defined]
+            losses = recorder.history.get("loss", [])
             if not all(math.isfinite(v) for v in losses):
                 raise TrialFailed(f"training diverged: the loss became NaN or inf at epoch {len(losses)}")
             self.val_score_ = metric.compute(y_valid, self.predict(X_valid))  # type: ignore[attr-defined]
@@ -205,28 +222,16 @@ class _TrialMixin:
                     run_id,
                     "pruned" if pruned else "failed",
                     reason,  # type: ignore[union-attr]
-                    self._summary(metric, started),
+                    _summary(recorder.history, metric, started),
                 )
             raise
         finally:
             del self._trial_extras
         if run_id is not None:
             self._log_weights(target.tracking_uri, run_id)  # type: ignore[union-attr]
-            summary = {**self._summary(metric, started), "val_score": self.val_score_}
+            summary = {**_summary(recorder.history, metric, started), "val_score": self.val_score_}
             close_run(target.tracking_uri, run_id, "complete", metrics=summary)  # type: ignore[union-attr]
         return self
-
-    def _summary(self, metric: Any, started: float) -> dict[str, float]:
-        history = getattr(self, "history_", None) or {}
-        curve = history.get(metric.monitor) or []
-        summary = {
-            "duration_s": time.perf_counter() - started,
-            "epochs_run": float(len(history.get("loss", []))),
-        }
-        if curve:
-            best = int(np.argmax(curve) if metric.greater_is_better else np.argmin(curve))
-            summary.update(best_epoch=best + 1.0, **{f"best_{metric.monitor}": float(curve[best])})
-        return summary
 
     def _log_weights(self, tracking_uri: str, run_id: str) -> None:
         with tempfile.TemporaryDirectory() as tmp:
@@ -249,8 +254,34 @@ class _TrialMixin:
             self._fit_callbacks = own
 
 
+class StandardizedTarget(RegressorTargetEncoder):
+    """Regression targets scaled to zero mean and unit variance for training.
+
+    Targets in the hundreds (diabetes) make SGD diverge at ordinary learning rates.
+    Predictions are scaled back, so scores are in the target's own units; the
+    per-epoch curves (loss, mse, mae) are in standardized units.
+    """
+
+    def fit(self, y: np.ndarray) -> StandardizedTarget:
+        super().fit(y)
+        values = np.asarray(y, dtype="float64")
+        self.mean_ = values.mean(axis=0)
+        self.scale_ = np.where(values.std(axis=0) > 0, values.std(axis=0), 1.0)
+        return self
+
+    def transform(self, y: np.ndarray) -> np.ndarray:
+        return (super().transform(y) - self.mean_) / self.scale_
+
+    def inverse_transform(self, y: np.ndarray) -> np.ndarray:
+        return super().inverse_transform(np.asarray(y) * self.scale_ + self.mean_)
+
+
 class TunerRegressor(_TrialMixin, KerasRegressor):
     """KerasRegressor over :func:`tuner.model.build_model`, fitting as a recorded trial."""
+
+    @property
+    def target_encoder(self) -> StandardizedTarget:
+        return StandardizedTarget()
 
 
 class TunerClassifier(_TrialMixin, KerasClassifier):

@@ -47,9 +47,9 @@ class SearchContext:
             **estimator_params(self.space.fixed),
         }
 
-    def trial_target(self, name: str, kind: str = "trial", **tags: str) -> RunTarget:
-        """Where a trial (or a CV candidate) of this search logs: a child of the search run."""
-        return self.search_run.child(name, kind, self.search_run.parent_run_id, **tags)
+    def trial_target(self, name: str, **tags: str) -> RunTarget:
+        """Where a trial of this search logs: a child of the search run."""
+        return self.search_run.child(name, "trial", self.search_run.parent_run_id, **tags)
 
 
 # Batches per call into the compiled graph: cuts Python overhead for small MLPs

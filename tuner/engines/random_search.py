@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,20 +28,39 @@ RUN_TARGET_PARAM = f"{STEP}__run_target"
 POLL_SECONDS = 1.0
 
 
+@dataclass(frozen=True)
+class CandidateRuns:
+    """Opens a candidate's MLflow run; returns where its folds log (plain data: it pickles)."""
+
+    search_run: RunTarget
+
+    def open(self, index: int, params: dict[str, Any]) -> RunTarget:
+        target = self.search_run.child(f"candidate-{index}", "candidate", self.search_run.parent_run_id)
+        return target.child("fold", "fold", target.open(_plain(params)))
+
+
 class LoggedRandomizedSearchCV(RandomizedSearchCV):
     """``RandomizedSearchCV`` that opens an MLflow run per candidate before its folds run.
 
-    The candidate's :class:`RunTarget` travels with its parameters, so every fold
+    The candidate's fold :class:`RunTarget` travels with its parameters, so every fold
     fit, in this process or in a joblib worker, logs under the right candidate.
-    Set ``open_candidate(index, params) -> RunTarget`` before calling ``fit``.
+    Set ``candidate_runs`` before calling ``fit``; ``fold_targets_`` lists them after.
+    The search object itself is sent to the workers, so it holds only picklable data.
     """
 
-    open_candidate: Any = None
+    candidate_runs: CandidateRuns | None = None
 
     def _run_search(self, evaluate_candidates: Any) -> None:
-        sampled = ParameterSampler(self.param_distributions, self.n_iter, random_state=self.random_state)
+        assert self.candidate_runs is not None, "set candidate_runs before fit"
+        sampled = list(
+            ParameterSampler(self.param_distributions, self.n_iter, random_state=self.random_state)
+        )
+        self.fold_targets_ = [self.candidate_runs.open(i, params) for i, params in enumerate(sampled)]
         evaluate_candidates(
-            [{**params, RUN_TARGET_PARAM: self.open_candidate(i, params)} for i, params in enumerate(sampled)]
+            [
+                {**params, RUN_TARGET_PARAM: target}
+                for params, target in zip(sampled, self.fold_targets_, strict=True)
+            ]
         )
 
 
@@ -103,15 +123,7 @@ def run_random(ctx: SearchContext) -> EngineResult:
         random_state=ctx.seed,
         error_score=np.nan,
     )
-    candidate_runs: dict[int, str] = {}
-
-    def open_candidate(index: int, params: dict[str, Any]) -> RunTarget:
-        target = ctx.trial_target(f"candidate-{index}", kind="candidate")
-        run_id = target.open(_plain(params))
-        candidate_runs[index] = run_id
-        return target.child("fold", "fold", run_id)
-
-    search.open_candidate = open_candidate
+    search.candidate_runs = CandidateRuns(ctx.search_run)
     stop = threading.Event()
     watcher = threading.Thread(target=_watch_folds, args=(ctx, stop), daemon=True)
     watcher.start()
@@ -125,16 +137,20 @@ def run_random(ctx: SearchContext) -> EngineResult:
             raise
         reasons = [r.data.tags.get(REASON_TAG, "") for r in _fold_runs(ctx.search_run)]
         first = next((r for r in reasons if r), "see the fold runs in MLflow")
-        _close_candidates(ctx, candidate_runs, None)
+        _close_candidates(ctx, _candidate_run_ids(search), None)
         raise TunerError(f"all {len(reasons)} fits failed; first error: {first}") from None
     finally:
         stop.set()
         watcher.join()
-    trials = _close_candidates(ctx, candidate_runs, search.cv_results_)
+    trials = _close_candidates(ctx, _candidate_run_ids(search), search.cv_results_)
     complete = [t for t in trials if t.state == "complete"]
     best = max(complete, key=lambda t: t.value if metric.greater_is_better else -t.value)  # type: ignore[operator]
     ctx.progress.update(len(trials) * ctx.cv, best.value)
     return EngineResult(trials=trials, best=best, info={"cv": ctx.cv})
+
+
+def _candidate_run_ids(search: LoggedRandomizedSearchCV) -> dict[int, str]:
+    return {i: target.parent_run_id for i, target in enumerate(getattr(search, "fold_targets_", []))}
 
 
 def _estimator_distributions(ctx: SearchContext) -> dict[str, Any]:

@@ -1,0 +1,224 @@
+"""The CLI end to end: real searches on digits, a real MLflow store, real Optuna storages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import mlflow
+import numpy as np
+import optuna
+import pytest
+from click.testing import CliRunner
+from mlflow.tracking import MlflowClient
+
+from tuner.cli import cli
+from tuner.data import load_dataset
+from tuner.tracking import resolve_tracking_uri
+
+FAST = ["--space", "mlp_quick", "--data", "digits", "--epochs", "6", "--patience", "2", "--quiet"]
+
+
+def run_cli(*args: str, expect: int = 0):
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    assert result.exit_code == expect, result.output
+    return result
+
+
+def search_json(*args: str) -> dict:
+    return json.loads(run_cli("search", *FAST, *args, "--output", "json").stdout)
+
+
+def child_runs(client: MlflowClient, result: dict, kind: str) -> list:
+    query = f"tags.`tuner.search_run_id` = '{result['search_run_id']}' AND tags.`tuner.kind` = '{kind}'"
+    return client.search_runs([result["experiment_id"]], filter_string=query, max_results=1000)
+
+
+def test_optuna_search_records_every_trial_and_returns_a_loadable_model():
+    result = search_json("--engine", "optuna", "--trials", "4", "--name", "opt")
+    # The default store lives in ./mlruns: a SQLite database plus artifacts, and the journal.
+    assert result["tracking_uri"] == resolve_tracking_uri() and result["tracking_uri"].endswith(
+        "mlruns/mlflow.db"
+    )
+    assert result["storage"].endswith("mlruns/optuna.journal")
+    client = MlflowClient(result["tracking_uri"])
+    trials = child_runs(client, result, "trial")
+    assert len(trials) == 4 == len(result["trials"])
+    for run in trials:
+        assert run.data.tags["mlflow.parentRunId"] == result["search_run_id"]
+        assert run.data.tags["tuner.state"] in ("complete", "pruned")
+        assert {"n_hidden", "n_neurons", "learning_rate", "optimizer", "batch_size"} <= set(run.data.params)
+        assert client.get_metric_history(run.info.run_id, "val_accuracy")[0].step == 1
+        if run.data.tags["tuner.state"] == "complete":
+            assert [a.path for a in client.list_artifacts(run.info.run_id, "weights")] == [
+                "weights/model.weights.h5"
+            ]
+    parent = client.get_run(result["search_run_id"])
+    assert parent.data.params["engine"] == "optuna" and parent.data.params["sampler"] == "tpe"
+    assert parent.data.params["data_fingerprint"] and parent.data.tags["version.tensorflow"]
+    assert parent.data.metrics["test_accuracy"] == pytest.approx(result["test_score"])
+    assert {a.path for a in client.list_artifacts(result["search_run_id"])} >= {"space", "search_result.json"}
+
+    # The best model loads back from MLflow and predicts raw (unscaled) features.
+    mlflow.set_tracking_uri(result["tracking_uri"])
+    model = mlflow.sklearn.load_model(result["model_uri"])
+    ds = load_dataset("digits")
+    accuracy = float(np.mean(model.predict(ds.X_test) == ds.y_test))
+    assert accuracy == pytest.approx(result["test_score"])
+    assert accuracy > 0.5
+
+    best = json.loads(run_cli("best", "--name", "opt", "--output", "json").stdout)
+    assert best["search_run_id"] == result["search_run_id"]
+    assert best["test_accuracy"] == pytest.approx(result["test_score"])
+    assert best["weights"].endswith("weights/model.weights.h5")
+    assert float(best["best_params"]["learning_rate"]) == pytest.approx(
+        result["best_params"]["learning_rate"]
+    )
+
+
+def test_random_search_logs_a_run_per_candidate_with_its_folds():
+    result = search_json("--engine", "random", "--trials", "2", "--cv", "2", "--name", "rnd")
+    client = MlflowClient(result["tracking_uri"])
+    candidates = child_runs(client, result, "candidate")
+    assert len(candidates) == 2
+    for candidate in candidates:
+        folds = client.search_runs(
+            [result["experiment_id"]], filter_string=f"tags.`mlflow.parentRunId` = '{candidate.info.run_id}'"
+        )
+        assert sorted(f.info.run_name for f in folds) == ["fold-0", "fold-1"]
+        for fold in folds:
+            assert fold.data.tags["tuner.state"] == "complete"
+            assert client.get_metric_history(fold.info.run_id, "val_loss")
+            assert client.list_artifacts(fold.info.run_id, "weights")
+        scores = [candidate.data.metrics["fold_0_score"], candidate.data.metrics["fold_1_score"]]
+        assert candidate.data.metrics["val_score"] == pytest.approx(np.mean(scores))
+    best_value = max(c.data.metrics["val_score"] for c in candidates)
+    assert result["best_value"] == pytest.approx(best_value)
+    assert 0 <= result["test_score"] <= 1
+
+
+def test_random_search_in_parallel_processes():
+    result = search_json("--engine", "random", "--trials", "2", "--cv", "2", "--n-jobs", "2", "--name", "par")
+    client = MlflowClient(result["tracking_uri"])
+    folds = child_runs(client, result, "fold")
+    assert sorted(f.info.run_name for f in folds) == ["fold-0", "fold-0", "fold-1", "fold-1"]
+    assert len({f.data.tags["mlflow.parentRunId"] for f in folds}) == 2
+
+
+def test_resume_adds_trials_to_the_same_study_and_parent_run(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    first = search_json("--trials", "2", "--study", "s1", "--storage", storage, "--name", "res")
+    second = search_json("--trials", "3", "--study", "s1", "--storage", storage, "--name", "res", "--resume")
+    assert second["search_run_id"] == first["search_run_id"]
+    study = optuna.load_study(study_name="s1", storage=storage)
+    assert len(study.trials) == 5
+    assert [t.number for t in study.trials] == [0, 1, 2, 3, 4]
+    client = MlflowClient(second["tracking_uri"])
+    runs = child_runs(client, second, "trial")
+    assert sorted(r.info.run_name for r in runs) == [f"trial-{i}" for i in range(5)]
+    assert {t.user_attrs["mlflow_run_id"] for t in study.trials} == {r.info.run_id for r in runs}
+
+
+def test_optuna_threads_share_one_study():
+    result = search_json("--trials", "4", "--n-jobs", "2", "--name", "thr", "--pruner", "none")
+    client = MlflowClient(result["tracking_uri"])
+    runs = child_runs(client, result, "trial")
+    assert sorted(r.info.run_name for r in runs) == [f"trial-{i}" for i in range(4)]
+    assert all(r.data.tags["tuner.state"] == "complete" for r in runs)
+
+
+def test_table_output_shows_the_summary():
+    result = run_cli("search", *FAST, "--trials", "2", "--name", "tbl")
+    for text in (
+        "Best trials of 2",
+        "Best parameters:",
+        "Validation accuracy:",
+        "Test accuracy",
+        "tuner ui",
+        "--resume",
+    ):
+        assert text in result.stdout
+
+
+def test_regression_search_with_the_books_space():
+    result = search_json(
+        "--space", "mlp_regression", "--data", "diabetes", "--trials", "2", "--name", "reg", "--metric", "mae"
+    )
+    assert result["metric"] == "mae" and result["direction"] == "minimize"
+    ds = load_dataset("diabetes")
+    predict_the_mean = float(np.mean(np.abs(ds.y_test - ds.y_train.mean())))
+    assert 0 < result["test_score"] < predict_the_mean
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--space", "missing.yaml"], "error: search space file not found: missing.yaml"),
+        (["--data", "digitz"], "error: unknown dataset 'digitz'"),
+        (["--data", "data.csv", "--target", "price"], "error: data.csv: target column 'price' not found"),
+        (
+            ["--engine", "random", "--resume", "--study", "x"],
+            "error: --resume works with --engine optuna only",
+        ),
+        (["--resume"], "error: --resume needs --study NAME"),
+        (["--trials", "0"], "error: --trials must be at least 1"),
+        (["--metric", "mse"], "error: metric 'mse' does not apply to a multiclass task"),
+        (["--space", "bad.yaml"], "error: bad.yaml: params.optimizer.choices[0]: unknown optimizer 'adamx'"),
+        (["--storage", "postgresql://nobody@127.0.0.1:1/none"], "error: cannot open Optuna storage"),
+        (["--study", "nope", "--resume"], "error: no study named 'nope' to resume"),
+    ],
+)
+def test_user_mistakes_end_with_one_line_and_exit_2(tmp_path, args, message):
+    (tmp_path / "data.csv").write_text("a,b\n" + "\n".join(f"{i},{i % 2}" for i in range(20)))
+    (tmp_path / "bad.yaml").write_text("params:\n  optimizer: {type: categorical, choices: [adamx]}\n")
+    result = CliRunner().invoke(cli, ["search", "--quiet", *args])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [result.output.strip()]
+    assert result.output.startswith(message)
+    assert "Traceback" not in result.output
+
+
+def test_an_existing_study_is_not_overwritten(tmp_path):
+    storage = str(tmp_path / "o.journal")
+    search_json("--trials", "1", "--study", "s", "--storage", storage, "--name", "dup")
+    result = CliRunner().invoke(cli, ["search", *FAST, "--trials", "1", "--study", "s", "--storage", storage])
+    assert result.exit_code == 2
+    assert "a study named 's' already exists" in result.output and "--resume" in result.output
+    assert (
+        len(
+            optuna.load_study(
+                study_name="s",
+                storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage)),
+            ).trials
+        )
+        == 1
+    )
+
+
+def test_spaces_list_and_check(space_file):
+    listed = run_cli("spaces").stdout
+    assert "mlp_regression" in listed and "learning_rate" in listed
+    good = space_file("params:\n  n_hidden: {type: int, low: 0, high: 3}\n", "good.yaml")
+    assert "ok: 1 file(s) valid" in run_cli("spaces", "check", str(good)).stdout
+    bad = space_file("params:\n  n_hidden: {type: int, low: 3, high: 0}\n", "bad.yaml")
+    result = CliRunner().invoke(cli, ["spaces", "check", str(bad)])
+    assert result.exit_code == 2 and "params.n_hidden: low (3) > high (0)" in result.output
+
+
+def test_best_for_an_unknown_search():
+    result = CliRunner().invoke(cli, ["best", "--name", "never-ran"])
+    assert result.exit_code == 2 and "no search named 'never-ran'" in result.output
+
+
+def test_python_dash_m_and_help_do_not_need_tensorflow():
+    out = subprocess.run([sys.executable, "-m", "tuner", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "search" in out.stdout
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys; from tuner.cli import cli; print('tensorflow' in sys.modules)"],
+        capture_output=True,
+        text=True,
+    )
+    assert probe.stdout.strip() == "False"
+    for command in (["search", "--help"], ["spaces", "--help"], ["best", "--help"], ["ui", "--help"]):
+        assert "Usage:" in run_cli(*command).stdout

@@ -1,0 +1,66 @@
+"""The Optuna engine with a real study: pruned trials are recorded as pruned."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tuner.data import load_dataset
+from tuner.engines.base import SearchContext
+from tuner.engines.optuna_search import open_storage, run_optuna
+from tuner.errors import TunerError
+from tuner.metrics import get_metric
+from tuner.progress import SearchProgress
+from tuner.space import load_space
+from tuner.tracking import RunTarget, get_or_create_experiment
+
+
+class PruneOddTrials(optuna.pruners.BasePruner):
+    """A real pruner with a predictable verdict: every odd-numbered trial stops at its first report."""
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return trial.number % 2 == 1
+
+
+def _context(tracking_uri: str, trials: int) -> SearchContext:
+    ds = load_dataset("digits")
+    prep = ds.make_preprocessor().fit(ds.X_train)
+    experiment = get_or_create_experiment(tracking_uri, "engine")
+    parent = MlflowClient(tracking_uri).create_run(experiment).info.run_id
+    return SearchContext(
+        space=load_space("mlp_quick"),
+        dataset=ds,
+        metric=get_metric(None, ds.task),
+        search_run=RunTarget(tracking_uri, experiment, parent, "", "search", parent),
+        X_train=prep.transform(ds.X_train),
+        X_valid=prep.transform(ds.X_valid),
+        progress=SearchProgress("trials", trials, "accuracy", enabled=False),
+        trials=trials,
+        epochs=4,
+        patience=2,
+    )
+
+
+def test_pruned_trials_are_recorded_as_pruned_in_optuna_and_mlflow(tracking_uri, tmp_path):
+    ctx = _context(tracking_uri, trials=4)
+    storage = open_storage(str(tmp_path / "study.journal"))
+    study = optuna.create_study(storage=storage, direction="maximize", pruner=PruneOddTrials())
+    result = run_optuna(ctx, study)
+    assert [t.state for t in result.trials] == ["complete", "pruned", "complete", "pruned"]
+    assert result.best.state == "complete"
+    client = MlflowClient(tracking_uri)
+    for record in result.trials:
+        run = client.get_run(record.run_id)
+        assert run.data.tags["tuner.state"] == record.state
+        assert run.info.status == {"complete": "FINISHED", "pruned": "KILLED"}[record.state]
+        if record.state == "pruned":
+            assert run.data.tags["tuner.reason"].startswith("pruned at epoch 1")
+            assert run.data.metrics["epochs_run"] == 1
+
+
+def test_a_study_where_nothing_completes_says_so(tracking_uri, tmp_path):
+    ctx = _context(tracking_uri, trials=2)
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1.01))
+    with pytest.raises(TunerError, match=r"no trial of study .* completed \(2 ended\)"):
+        run_optuna(ctx, study)
