@@ -120,8 +120,8 @@ def test_resume_adds_trials_to_the_same_study_and_parent_run(tmp_path):
     assert {t.user_attrs["mlflow_run_id"] for t in study.trials} == {r.info.run_id for r in runs}
 
 
-def test_optuna_threads_share_one_study():
-    result = search_json("--trials", "4", "--n-jobs", "2", "--name", "thr", "--pruner", "none")
+def test_optuna_worker_processes_share_one_study():
+    result = search_json("--trials", "4", "--n-jobs", "2", "--name", "workers", "--pruner", "none")
     client = MlflowClient(result["tracking_uri"])
     runs = child_runs(client, result, "trial")
     assert sorted(r.info.run_name for r in runs) == [f"trial-{i}" for i in range(4)]

@@ -195,12 +195,11 @@ def best(name: str, run_id: str | None, tracking_uri: str | None, output: str) -
 @tracking_option
 def ui(port: int, host: str, tracking_uri: str | None) -> None:
     """Open the MLflow UI on the tracking store (Ctrl-C to stop)."""
-    from tuner.tracking import resolve_tracking_uri
+    from tuner.tracking import local_artifact_root, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
-    if not uri.startswith(("sqlite:", "postgresql", "mysql", "mssql", "file:")) and "://" in uri:
+    if uri.startswith(("http://", "https://", "databricks")):
         raise TunerError(f"{uri} is a tracking server already: open it in a browser")
-    click.echo(f"MLflow UI for {uri} at http://{host}:{port} (Ctrl-C to stop)", err=True)
     command = [
         sys.executable,
         "-m",
@@ -213,6 +212,10 @@ def ui(port: int, host: str, tracking_uri: str | None) -> None:
         "--port",
         str(port),
     ]
+    artifacts = local_artifact_root(uri)
+    if artifacts is not None:  # experiments created from the UI keep their artifacts in mlruns/ too
+        command += ["--artifacts-destination", str(artifacts)]
+    click.echo(f"MLflow UI for {uri} at http://{host}:{port} (Ctrl-C to stop)", err=True)
     raise SystemExit(subprocess.call(command))
 
 

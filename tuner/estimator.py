@@ -110,7 +110,6 @@ class _TrialMixin:
         steps_per_execution: int = 1,
         run_target: RunTarget | None = None,
         pruning_trial: optuna.trial.BaseTrial | None = None,
-        free_memory: bool = True,
         verbose: int = 0,
         **kwargs: Any,
     ):
@@ -122,7 +121,6 @@ class _TrialMixin:
         self.steps_per_execution = steps_per_execution
         self.run_target = run_target
         self.pruning_trial = pruning_trial
-        self.free_memory = free_memory
 
     # scikeras calls this (with ``meta`` and the ``model__`` parameters) to build.
     def _keras_build_fn(self, meta: dict[str, Any], **params: Any) -> keras.Model:
@@ -172,8 +170,7 @@ class _TrialMixin:
                 sample_weight = np.asarray(sample_weight)[:-n_valid]
         X_valid, y_valid = np.asarray(validation_data[0]), np.asarray(validation_data[1])
         self.n_targets_ = y.shape[1] if y.ndim == 2 else 1  # scikeras passes it to the build as meta
-        if self.free_memory:
-            release_memory()
+        release_memory()
 
         target = self.run_target
         if target is not None and fold_ids is not None:

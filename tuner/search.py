@@ -196,18 +196,54 @@ def _log_best_model(model: Any, X_example: Any, run_id: str, uri: str) -> str:
     return info.model_uri
 
 
-def run_search(config: SearchConfig) -> SearchResult:
-    """Run one search and return its result; raise TunerError for the user's mistakes."""
+def load_inputs(config: SearchConfig) -> tuple[Any, Any, Any]:
+    """The search space, dataset and metric of ``config``, checked against each other."""
     from tuner.data import load_dataset
     from tuner.metrics import get_metric
     from tuner.space import load_space
 
-    config.validate()
     space = load_space(config.space)
     ds = load_dataset(config.data, config.target, config.task, config.seed)
     metric = get_metric(config.metric, ds.task)
     if ds.task != "regression" and "loss" in {*space.params, *space.fixed}:
         raise TunerError(f"{space.path}: params.loss: only regression takes a loss; this is a {ds.task} task")
+    return space, ds, metric
+
+
+def build_context(
+    config: SearchConfig, search_run: RunTarget, progress: Any, inputs: tuple[Any, Any, Any] | None = None
+) -> tuple[Any, Any]:
+    """The engines' context (preprocessing fitted on the train split only) and the fitted preprocessor."""
+    from tuner.engines.base import SearchContext
+
+    space, ds, metric = inputs or load_inputs(config)
+    preprocessor = ds.make_preprocessor()
+    if preprocessor is not None:
+        preprocessor.fit(ds.X_train)
+    prep = preprocessor.transform if preprocessor is not None else (lambda X: X)
+    ctx = SearchContext(
+        space=space,
+        dataset=ds,
+        metric=metric,
+        search_run=search_run,
+        X_train=prep(ds.X_train),
+        X_valid=prep(ds.X_valid),
+        progress=progress,
+        trials=config.trials,
+        timeout=config.timeout,
+        epochs=config.epochs,
+        patience=config.patience,
+        seed=config.seed,
+        n_jobs=config.n_jobs,
+        cv=config.cv,
+    )
+    return ctx, preprocessor
+
+
+def run_search(config: SearchConfig) -> SearchResult:
+    """Run one search and return its result; raise TunerError for the user's mistakes."""
+    config.validate()
+    space, ds, metric = load_inputs(config)
 
     started = time.perf_counter()
     uri = resolve_tracking_uri(config.tracking_uri)
@@ -277,44 +313,23 @@ def _search_and_refit(
 ) -> SearchResult:
     from sklearn.pipeline import Pipeline
 
-    from tuner.engines.base import SearchContext
-    from tuner.estimator import estimator_params, make_estimator
     from tuner.progress import SearchProgress
-
-    preprocessor = ds.make_preprocessor()
-    if preprocessor is not None:
-        preprocessor.fit(ds.X_train)
-    prep = preprocessor.transform if preprocessor is not None else (lambda X: X)
-    X_train, X_valid, X_test = prep(ds.X_train), prep(ds.X_valid), prep(ds.X_test)
 
     search_run = RunTarget(uri, experiment_id, run_id, "", "search", run_id)
     total = config.trials * config.cv if config.engine == "random" and config.trials else config.trials
     label = "fits" if config.engine == "random" else "trials"
     with SearchProgress(label, total, metric.name, enabled=config.show_progress) as progress:
-        ctx = SearchContext(
-            space=space,
-            dataset=ds,
-            metric=metric,
-            search_run=search_run,
-            X_train=X_train,
-            X_valid=X_valid,
-            progress=progress,
-            trials=config.trials,
-            timeout=config.timeout,
-            epochs=config.epochs,
-            patience=config.patience,
-            seed=config.seed,
-            n_jobs=config.n_jobs,
-            cv=config.cv,
-        )
+        ctx, preprocessor = build_context(config, search_run, progress, (space, ds, metric))
         if config.engine == "optuna":
-            from tuner.engines.optuna_search import run_optuna
+            from tuner.engines.workers import run_in_workers
 
-            outcome = run_optuna(ctx, study)
+            outcome = run_in_workers(ctx, study, config)
         else:
             from tuner.engines.random_search import run_random
 
             outcome = run_random(ctx)
+
+    from tuner.estimator import estimator_params, make_estimator  # TensorFlow: only now, in this process
 
     # The returned model: the best parameters refitted on the train split, early
     # stopping on the validation split, scored once on the held-out test split.
@@ -325,7 +340,8 @@ def _search_and_refit(
         random_state=config.seed,
         run_target=search_run.child("best-model", "best", run_id),
     )
-    final.fit(X_train, ds.y_train, validation_data=(X_valid, ds.y_valid))
+    final.fit(ctx.X_train, ds.y_train, validation_data=(ctx.X_valid, ds.y_valid))
+    X_test = preprocessor.transform(ds.X_test) if preprocessor is not None else ds.X_test
     test_score = metric.compute(ds.y_test, final.predict(X_test))
     final.run_target = None  # the pickled model should not point at this store
     model = Pipeline([("prep", preprocessor), ("keras", final)]) if preprocessor is not None else final

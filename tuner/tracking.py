@@ -50,13 +50,20 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     return f"sqlite:///{store / 'mlflow.db'}"
 
 
-def default_artifact_location(tracking_uri: str, experiment_name: str) -> str | None:
-    """Keep a local SQLite store's artifacts beside its database, inside ``mlruns/``."""
+def local_artifact_root(tracking_uri: str) -> Path | None:
+    """For a local SQLite store, the folder beside its database that holds artifacts."""
     if not tracking_uri.startswith("sqlite:///"):
         return None  # a tracking server decides where its artifacts go
-    db = Path(tracking_uri.removeprefix("sqlite:///"))
+    return Path(tracking_uri.removeprefix("sqlite:///")).resolve().parent / "artifacts"
+
+
+def default_artifact_location(tracking_uri: str, experiment_name: str) -> str | None:
+    """Keep a local store's artifacts inside ``mlruns/``, one folder per experiment."""
+    root = local_artifact_root(tracking_uri)
+    if root is None:
+        return None
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in experiment_name)
-    return (db.parent / "artifacts" / safe).resolve().as_uri()
+    return (root / safe).as_uri()
 
 
 @functools.lru_cache(maxsize=4)

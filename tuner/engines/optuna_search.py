@@ -138,8 +138,8 @@ def _record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
     )
 
 
-def run_optuna(ctx: SearchContext, study: optuna.Study) -> EngineResult:
-    """Run ``ctx.trials`` more trials (and/or until ``ctx.timeout``) on ``study``."""
+def optimize(ctx: SearchContext, study: optuna.Study) -> None:
+    """Run ``ctx.trials`` more trials (and/or until ``ctx.timeout``) on ``study``, in this process."""
     common = ctx.estimator_kwargs()
     ds = ctx.dataset
     from tuner.estimator import estimator_params, make_estimator
@@ -155,7 +155,6 @@ def run_optuna(ctx: SearchContext, study: optuna.Study) -> EngineResult:
             random_state=ctx.seed + trial.number,
             run_target=target,
             pruning_trial=trial,
-            free_memory=ctx.n_jobs == 1,  # clearing Keras' global state is not thread-safe
         )
         try:
             estimator.fit(ctx.X_train, ds.y_train, validation_data=(ctx.X_valid, ds.y_valid))
@@ -170,15 +169,9 @@ def run_optuna(ctx: SearchContext, study: optuna.Study) -> EngineResult:
         return estimator.val_score_
 
     before = len(study.trials)
-    started_states = {"complete": 0, "pruned": 0, "failed": 0}
 
     def on_trial_end(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        started_states[STATE_NAMES.get(trial.state, "failed")] += 1
-        try:
-            best = study.best_value
-        except ValueError:
-            best = None
-        ctx.progress.update(len(study.trials) - before, best, started_states)
+        ctx.progress.update(len(study.trials) - before, best_value(study))
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -186,20 +179,34 @@ def run_optuna(ctx: SearchContext, study: optuna.Study) -> EngineResult:
             objective,
             n_trials=ctx.trials,
             timeout=ctx.timeout,
-            n_jobs=ctx.n_jobs,
             catch=(Exception,),
             callbacks=[on_trial_end],
             gc_after_trial=False,  # the trial unit already collects
         )
+
+
+def best_value(study: optuna.Study) -> float | None:
+    try:
+        return study.best_value
+    except ValueError:  # no complete trial yet
+        return None
+
+
+def collect(study: optuna.Study) -> EngineResult:
+    """Every finished trial of ``study`` and the best one; an error if none completed."""
     trials = [_record(t) for t in study.get_trials(deepcopy=False)]
     finished = [t for t in trials if t.state in ("complete", "pruned", "failed")]
-    complete = [t for t in finished if t.state == "complete"]
-    if not complete:
+    if not any(t.state == "complete" for t in finished):
         failed = [t for t in finished if t.state == "failed"]
         why = f"; first error: {failed[0].reason}" if failed and failed[0].reason else ""
         raise TunerError(f"no trial of study {study.study_name!r} completed ({len(finished)} ended){why}")
-    best = _record(study.best_trial)
-    return EngineResult(trials=finished, best=best, info={"study": study.study_name})
+    return EngineResult(trials=finished, best=_record(study.best_trial), info={"study": study.study_name})
+
+
+def run_optuna(ctx: SearchContext, study: optuna.Study) -> EngineResult:
+    """In-process search: every trial in this process (see ``tuner.engines.workers`` for the default)."""
+    optimize(ctx, study)
+    return collect(study)
 
 
 def link_parent_run(study: optuna.Study) -> str | None:

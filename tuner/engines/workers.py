@@ -1,0 +1,104 @@
+"""Optuna trials in worker processes that are recycled, so memory stays flat.
+
+TensorFlow keeps every traced graph function of every model it has built for the
+life of the process (about 5 MB per small trial here, whatever ``clear_session`` and
+``gc`` do; see benchmarks/memory.py). So the search process runs no trials itself:
+it starts workers, each a fresh process that joins the study through its storage,
+runs at most ``TRIALS_PER_WORKER`` trials and exits. ``--n-jobs`` workers run at once,
+as the workers of a cluster job would. The search process watches the storage to draw
+progress, and refits the best parameters at the end.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from tuner.engines.base import EngineResult, SearchContext
+from tuner.engines.optuna_search import best_value, collect, make_pruner, make_sampler, open_storage, optimize
+from tuner.tracking import RunTarget
+
+TRIALS_PER_WORKER = 50
+POLL_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class WorkerTask:
+    """What one worker process needs; plain data, sent to a spawned process."""
+
+    config: Any  # tuner.search.SearchConfig
+    search_run: RunTarget
+    trials: int | None
+    deadline: float | None  # wall-clock time (time.time()) after which no trial starts
+    sampler_seed: int
+
+
+def work(task: WorkerTask) -> int:
+    """Worker entry point: join the study and run up to ``task.trials`` trials."""
+    from tuner.progress import SearchProgress
+    from tuner.search import build_context
+
+    config = task.config
+    ctx, _ = build_context(config, task.search_run, SearchProgress("trials", None, "", enabled=False))
+    ctx.trials = task.trials
+    ctx.timeout = None if task.deadline is None else max(0.0, task.deadline - time.time())
+    study = optuna.load_study(
+        study_name=config.study,
+        storage=open_storage(config.storage),
+        sampler=make_sampler(config.sampler, task.sampler_seed),
+        pruner=make_pruner(config.pruner, config.epochs),
+    )
+    before = len(study.trials)
+    optimize(ctx, study)
+    return len(study.trials) - before
+
+
+def _batches(trials: int, n_jobs: int) -> list[int]:
+    """Split ``trials`` into per-worker counts: at most TRIALS_PER_WORKER, spread over n_jobs."""
+    size = max(1, min(TRIALS_PER_WORKER, math.ceil(trials / n_jobs)))
+    return [min(size, trials - start) for start in range(0, trials, size)]
+
+
+def run_in_workers(ctx: SearchContext, study: optuna.Study, config: Any) -> EngineResult:
+    """Run ``config.trials`` trials (and/or until ``config.timeout``) in recycled worker processes."""
+    deadline = None if config.timeout is None else time.time() + config.timeout
+    batches = _batches(config.trials, config.n_jobs) if config.trials else None
+    before = {t.number for t in study.get_trials(deepcopy=False)}
+    spawn = multiprocessing.get_context("spawn")  # no inherited TensorFlow or locks
+    submitted = 0
+    with ProcessPoolExecutor(max_workers=config.n_jobs, mp_context=spawn, max_tasks_per_child=1) as pool:
+        running: set[Future] = set()
+
+        def more_work() -> bool:
+            if batches is not None:
+                return submitted < len(batches)
+            return deadline is not None and time.time() < deadline
+
+        while True:
+            while len(running) < config.n_jobs and more_work():
+                count = batches[submitted] if batches is not None else TRIALS_PER_WORKER
+                task = WorkerTask(config, ctx.search_run, count, deadline, config.seed + 7919 * submitted)
+                running.add(pool.submit(work, task))
+                submitted += 1
+            if not running:
+                break
+            finished, running = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+            for future in finished:
+                future.result()  # a worker's exception ends the search here
+            new = [
+                t
+                for t in study.get_trials(deepcopy=False)
+                if t.number not in before and t.state.is_finished()
+            ]
+            states = {
+                "pruned": sum(t.state.name == "PRUNED" for t in new),
+                "failed": sum(t.state.name == "FAIL" for t in new),
+            }
+            ctx.progress.update(len(new), best_value(study), states)
+    return collect(study)
