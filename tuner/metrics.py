@@ -50,9 +50,6 @@ class Metric:
         """The Keras log key watched every epoch."""
         return f"val_{self.name}"
 
-    def is_better(self, a: float, b: float) -> bool:
-        return a > b if self.greater_is_better else a < b
-
     def sklearn_scorer(self) -> Callable:
         from sklearn.metrics import make_scorer
 

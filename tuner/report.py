@@ -11,6 +11,12 @@ from rich.table import Table
 TOP_TRIALS = 10
 
 
+def _console() -> Console:
+    """Rich draws 80 columns when output is not a terminal; a log file deserves full tables."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
@@ -18,7 +24,7 @@ def _fmt(value: Any) -> str:
 
 
 def print_search_result(result: Any, config: Any, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or _console()
     higher = result.direction == "maximize"
     done = [t for t in result.trials if t.value is not None]
     # Complete trials first: a pruned trial's value is only its last reported epoch.
@@ -68,7 +74,7 @@ def print_search_result(result: Any, config: Any, console: Console | None = None
 
 
 def print_spaces(spaces: list[Any], console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or _console()
     for space in spaces:
         table = Table(
             title=f"{space.name}  ({space.path})", caption=space.description or None, title_justify="left"
@@ -81,7 +87,7 @@ def print_spaces(spaces: list[Any], console: Console | None = None) -> None:
 
 
 def print_best(found: dict[str, Any], console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or _console()
     table = Table(
         title=f"Best of search '{found['search']}' (run {found['search_run_id']})", title_justify="left"
     )

@@ -101,7 +101,7 @@ class SearchResult:
     test_score: float
     trials: list[Any]
     search_run_id: str
-    best_run_id: str
+    model_run_id: str  # the run of the returned model (best parameters, refitted)
     model_uri: str
     tracking_uri: str
     experiment_id: str
@@ -358,7 +358,7 @@ def _search_and_refit(
         test_score=float(test_score),
         trials=outcome.trials,
         search_run_id=run_id,
-        best_run_id=final.run_id_,
+        model_run_id=final.run_id_,
         model_uri=model_uri,
         tracking_uri=uri,
         experiment_id=experiment_id,

@@ -86,10 +86,7 @@ def _watch_folds(ctx: SearchContext, stop: threading.Event) -> None:
     while not stop.wait(POLL_SECONDS):
         runs = [r for r in _fold_runs(ctx.search_run) if r.info.status != "RUNNING"]
         scores = [r.data.metrics["val_score"] for r in runs if "val_score" in r.data.metrics]
-        best = None
-        for score in scores:
-            if best is None or ctx.metric.is_better(score, best):
-                best = score
+        best = (max if ctx.metric.greater_is_better else min)(scores, default=None)
         states = {"failed": sum(r.data.tags.get(STATE_TAG) == "failed" for r in runs)}
         ctx.progress.update(len(runs), best, states)
 
@@ -101,11 +98,7 @@ def run_random(ctx: SearchContext) -> EngineResult:
     ds, metric = ctx.dataset, ctx.metric
     estimator = make_estimator(**ctx.estimator_kwargs(), random_state=ctx.seed)
     preprocessor = ds.make_preprocessor()
-    pipeline = (
-        Pipeline([("prep", preprocessor), (STEP, estimator)])
-        if preprocessor
-        else Pipeline([(STEP, estimator)])
-    )
+    pipeline = Pipeline([*([("prep", preprocessor)] if preprocessor else []), (STEP, estimator)])
     classify = ds.task in ("binary", "multiclass")
     splitter = (StratifiedKFold if classify else KFold)(n_splits=ctx.cv, shuffle=True, random_state=ctx.seed)
     fold_ids = np.empty(len(ds.y_train), dtype=int)
