@@ -128,6 +128,20 @@ def test_optuna_worker_processes_share_one_study():
     assert all(r.data.tags["tuner.state"] == "complete" for r in runs)
 
 
+def test_the_same_seed_gives_the_same_search(tmp_path, monkeypatch):
+    # Same study name in two fresh stores: Hyperband's brackets hash the study name.
+    results = []
+    for store in ("first", "second"):
+        (tmp_path / store).mkdir()
+        monkeypatch.chdir(tmp_path / store)
+        results.append(search_json("--trials", "3", "--study", "seeded", "--seed", "7"))
+    first, second = results
+    assert [t["params"] for t in first["trials"]] == [t["params"] for t in second["trials"]]
+    assert [t["state"] for t in first["trials"]] == [t["state"] for t in second["trials"]]
+    assert [t["value"] for t in first["trials"]] == pytest.approx([t["value"] for t in second["trials"]])
+    assert first["test_score"] == pytest.approx(second["test_score"])
+
+
 def test_table_output_shows_the_summary():
     result = run_cli("search", *FAST, "--trials", "2", "--name", "tbl")
     for text in (
