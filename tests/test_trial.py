@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
 from tuner.data import load_dataset
-from tuner.estimator import estimator_params, make_estimator
+from tuner.estimator import estimator_params, make_estimator, release_memory
 from tuner.tracking import RunTarget, get_or_create_experiment
 
 
@@ -107,3 +109,25 @@ def test_the_estimator_works_inside_scikit_learn_without_tracking(digits):
     fitted = clone(est).fit(X_train, ds.y_train)
     assert fitted.run_id_ is None
     assert set(fitted.predict(X_valid)) <= set(range(10))
+
+
+def test_no_traced_graph_outlives_its_trial(digits):
+    """Memory stays flat over many in-process trials: each fit's traced graphs are freed."""
+    from tensorflow.python.framework.func_graph import FuncGraph
+
+    def live_graphs() -> int:
+        release_memory()
+        return sum(isinstance(o, FuncGraph) for o in gc.get_objects())
+
+    ds, X_train, X_valid = digits
+
+    def trial(optimizer: str) -> None:
+        values = {"n_hidden": 1, "n_neurons": 8, "optimizer": optimizer, "batch_size": 128}
+        est = make_estimator("multiclass", epochs=2, random_state=0, **estimator_params(values))
+        est.fit(X_train, ds.y_train, validation_data=(X_valid, ds.y_valid))
+
+    trial("adam")
+    baseline = live_graphs()
+    for optimizer in ("adam", "sgd", "rmsprop", "nadam"):
+        trial(optimizer)
+    assert live_graphs() <= baseline

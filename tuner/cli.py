@@ -118,7 +118,11 @@ def cli() -> None:
     "--patience", type=int, default=10, show_default=True, help="EarlyStopping patience, in epochs."
 )
 @click.option(
-    "--seed", type=int, default=42, show_default=True, help="Seeds the split, the sampler and every model (with --study NAME, a search repeats exactly)."
+    "--seed",
+    type=int,
+    default=42,
+    show_default=True,
+    help="Seeds the split, the sampler and every model (with --study NAME, a search repeats exactly).",
 )
 @tracking_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")

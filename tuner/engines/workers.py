@@ -1,12 +1,13 @@
-"""Optuna trials in worker processes that are recycled, so memory stays flat.
+"""Optuna trials in worker processes, as the workers of a cluster job would run them.
 
-TensorFlow keeps every traced graph function of every model it has built for the
-life of the process (about 5 MB per small trial here, whatever ``clear_session`` and
-``gc`` do; see benchmarks/memory.py). So the search process runs no trials itself:
-it starts workers, each a fresh process that joins the study through its storage,
-runs at most ``TRIALS_PER_WORKER`` trials and exits. ``--n-jobs`` workers run at once,
-as the workers of a cluster job would. The search process watches the storage to draw
-progress, and refits the best parameters at the end.
+The search process runs no trials itself: it starts ``--n-jobs`` workers, each a
+fresh process that joins the study through its storage, runs its share of trials
+and exits. Processes, not threads: Keras keeps global state per process, and
+TensorFlow trains one model per process best on a few cores. A worker runs at most
+``TRIALS_PER_WORKER`` trials, so a leak in a library (TensorFlow has had several;
+see ``tuner.estimator._forget_custom_gradients``) cannot grow without bound. The
+search process watches the storage to draw progress, and refits the best
+parameters at the end.
 """
 
 from __future__ import annotations
