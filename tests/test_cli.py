@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import mlflow
 import numpy as np
 import optuna
+import psutil
 import pytest
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
 from tuner.cli import cli
 from tuner.data import load_dataset
+from tuner.engines.optuna_search import open_storage
 from tuner.tracking import resolve_tracking_uri
 
 FAST = ["--space", "mlp_quick", "--data", "digits", "--epochs", "6", "--patience", "2", "--quiet"]
@@ -236,3 +240,44 @@ def test_python_dash_m_and_help_do_not_need_tensorflow():
     assert probe.stdout.strip() == "False"
     for command in (["search", "--help"], ["spaces", "--help"], ["best", "--help"], ["ui", "--help"]):
         assert "Usage:" in run_cli(*command).stdout
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_an_interrupted_search_stops_its_workers_and_records_why(tmp_path, sig):
+    """A scheduler's SIGTERM (or Ctrl-C) to the search process alone: workers stop, runs are closed."""
+    journal = tmp_path / "mlruns" / "optuna.journal"
+    command = [sys.executable, "-m", "tuner", "search", *FAST, "--epochs", "30", "--patience", "30"]
+    command += ["--pruner", "none", "--trials", "50", "--name", "stopped", "--study", "stopped"]
+    search = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not _finished_trials(journal, "stopped") and time.monotonic() < deadline:
+        assert search.poll() is None, search.communicate()
+        time.sleep(0.5)
+    workers = psutil.Process(search.pid).children(recursive=True)
+    search.send_signal(sig)
+    _, stderr = search.communicate(timeout=60)
+    assert search.returncode == 130 and stderr.strip().endswith("interrupted")
+    assert "Traceback" not in stderr
+    psutil.wait_procs(workers, timeout=10)
+    assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+
+    trials = optuna.load_study(study_name="stopped", storage=open_storage(str(journal))).trials
+    assert {t.state.name for t in trials} == {"COMPLETE", "FAIL"}
+    assert [t.user_attrs["fail_reason"] for t in trials if t.state.name == "FAIL"] == [
+        "interrupted (Ctrl-C or SIGTERM)"
+    ]
+    client = MlflowClient(resolve_tracking_uri())
+    runs = client.search_runs([client.get_experiment_by_name("stopped").experiment_id])
+    assert "RUNNING" not in {r.info.status for r in runs}
+    search_run = next(r for r in runs if r.data.tags["tuner.kind"] == "search")
+    assert search_run.data.tags["tuner.reason"] == "interrupted (Ctrl-C or SIGTERM)"
+
+
+def _finished_trials(journal, study: str) -> int:
+    if not journal.exists():
+        return 0
+    try:
+        trials = optuna.load_study(study_name=study, storage=open_storage(str(journal))).trials
+    except KeyError:  # the study is not written yet
+        return 0
+    return sum(t.state.is_finished() for t in trials)

@@ -131,3 +131,16 @@ def test_no_traced_graph_outlives_its_trial(digits):
     for optimizer in ("adam", "sgd", "rmsprop", "nadam"):
         trial(optimizer)
     assert live_graphs() <= baseline
+
+
+def test_an_error_in_a_trial_is_recorded_with_its_reason_and_traceback(digits, search_run):
+    ds, X_train, X_valid = digits
+    est = _estimator(search_run, "broken", activation="swishy")
+    with pytest.raises(Exception, match="swishy"):
+        est.fit(X_train, ds.y_train, validation_data=(X_valid, ds.y_valid))
+    client = MlflowClient(search_run.tracking_uri)
+    run = client.get_run(est.run_id_)
+    assert run.info.status == "FAILED" and run.data.tags["tuner.state"] == "failed"
+    assert "swishy" in run.data.tags["tuner.reason"]
+    traceback_file = client.download_artifacts(est.run_id_, "traceback.txt")
+    assert "Traceback (most recent call last)" in open(traceback_file).read()

@@ -7,6 +7,7 @@ from typing import Any
 
 import optuna
 
+from tuner import interrupts
 from tuner.tf_env import keras
 from tuner.tracking import log_metrics
 
@@ -52,3 +53,10 @@ class StopOnNaN(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             self.model.stop_training = True
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Stop training at the next batch once Ctrl-C or SIGTERM asked (see tuner.interrupts)."""
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        interrupts.check()

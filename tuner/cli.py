@@ -2,7 +2,8 @@
 
 Heavy libraries (TensorFlow, MLflow) are imported inside commands, so ``tuner --help``
 answers at once. A :class:`~tuner.errors.TunerError` ends the command with a
-one-line ``error:`` message and exit status 2; Ctrl-C exits with 130.
+one-line ``error:`` message and exit status 2; Ctrl-C (or SIGTERM during a search)
+exits with 130.
 """
 
 from __future__ import annotations
@@ -137,10 +138,12 @@ def search(output: str, quiet: bool, **options: Any) -> None:
       tuner search --space mlp_regression --data diabetes --metric mae --pruner median
       tuner search --study my-study --resume --trials 10
     """
+    from tuner.interrupts import handle_signals
     from tuner.search import SearchConfig, run_search
 
     config = SearchConfig(**options, show_progress=not quiet and output == "table")
-    result = run_search(config)
+    with handle_signals(raise_at_once=True):  # SIGTERM from a scheduler ends the search like Ctrl-C
+        result = run_search(config)
     if output == "json":
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return

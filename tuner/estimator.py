@@ -19,6 +19,7 @@ import gc
 import math
 import tempfile
 import time
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,8 @@ import optuna
 from scikeras.utils.transformers import RegressorTargetEncoder
 from scikeras.wrappers import KerasClassifier, KerasRegressor
 
-from tuner.callbacks import MlflowEpochLogger, OptunaPruning, StopOnNaN
+from tuner.callbacks import MlflowEpochLogger, OptunaPruning, StopOnNaN, StopOnSignal
+from tuner.interrupts import failure_reason
 from tuner.metrics import get_metric
 from tuner.model import build_model
 from tuner.space import FIT_PARAMS
@@ -216,6 +218,7 @@ class _TrialMixin:
                 restore_best_weights=True,
             ),
             StopOnNaN(),
+            StopOnSignal(),
         ]
         if run_id is not None:
             callbacks.append(MlflowEpochLogger(target.tracking_uri, run_id))  # type: ignore[union-attr]
@@ -236,7 +239,11 @@ class _TrialMixin:
         except BaseException as exc:
             if run_id is not None:
                 pruned = isinstance(exc, optuna.TrialPruned)
-                reason = str(exc) if pruned else f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+                reason = str(exc) if pruned else failure_reason(exc)
+                if isinstance(exc, Exception) and not isinstance(exc, (optuna.TrialPruned, TrialFailed)):
+                    # An error in training, not an outcome of it: keep the whole story.
+                    client = client_for(target.tracking_uri)  # type: ignore[union-attr]
+                    client.log_text(run_id, traceback.format_exc(), "traceback.txt")
                 close_run(
                     target.tracking_uri,
                     run_id,

@@ -21,6 +21,7 @@ from typing import Any
 
 from tuner.choices import ENGINES, PRUNERS, SAMPLERS
 from tuner.errors import TunerError
+from tuner.interrupts import failure_reason
 from tuner.tracking import (
     DEFAULT_STORE,
     STATE_TAG,
@@ -289,12 +290,7 @@ def run_search(config: SearchConfig) -> SearchResult:
             _describe_search(config, space, ds, metric, run_id, uri)
         result = _search_and_refit(config, space, ds, metric, study, name, uri, experiment_id, run_id)
     except BaseException as exc:
-        reason = (
-            "interrupted by the user"
-            if isinstance(exc, KeyboardInterrupt)
-            else f"{type(exc).__name__}: {exc}"
-        )
-        close_run(uri, run_id, "failed", reason)
+        close_run(uri, run_id, "failed", failure_reason(exc))
         raise
     result.duration_s = time.perf_counter() - started
     return result

@@ -15,6 +15,7 @@ import optuna
 
 from tuner.engines.base import EngineResult, SearchContext, TrialRecord
 from tuner.errors import TunerError
+from tuner.interrupts import failure_reason, stop_requested
 
 STATE_NAMES = {
     optuna.trial.TrialState.COMPLETE: "complete",
@@ -22,7 +23,8 @@ STATE_NAMES = {
     optuna.trial.TrialState.FAIL: "failed",
 }
 JOURNAL_SUFFIXES = (".journal", ".log")
-optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress display tells the story
+# The progress display tells the story; a failed trial keeps its reason and traceback in MLflow.
+optuna.logging.set_verbosity(optuna.logging.ERROR)
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
 RUN_ATTR = "mlflow_run_id"
 
@@ -160,8 +162,8 @@ def optimize(ctx: SearchContext, study: optuna.Study) -> None:
             estimator.fit(ctx.X_train, ds.y_train, validation_data=(ctx.X_valid, ds.y_valid))
         except optuna.TrialPruned:
             raise
-        except Exception as exc:
-            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}"[:1000])
+        except (Exception, KeyboardInterrupt) as exc:
+            trial.set_user_attr("fail_reason", failure_reason(exc)[:1000])
             raise
         finally:
             if getattr(estimator, "run_id_", None):
@@ -172,6 +174,8 @@ def optimize(ctx: SearchContext, study: optuna.Study) -> None:
 
     def on_trial_end(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         ctx.progress.update(len(study.trials) - before, best_value(study))
+        if stop_requested():
+            study.stop()  # no new trial after Ctrl-C or SIGTERM
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)

@@ -12,8 +12,11 @@ parameters at the end.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
+import os
+import signal
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -21,12 +24,14 @@ from typing import Any
 
 import optuna
 
+from tuner import interrupts
 from tuner.engines.base import EngineResult, SearchContext
 from tuner.engines.optuna_search import best_value, collect, make_pruner, make_sampler, open_storage, optimize
 from tuner.tracking import RunTarget
 
 TRIALS_PER_WORKER = 50
 POLL_SECONDS = 1.0
+STOP_GRACE_SECONDS = 30.0  # for an interrupted worker to close its MLflow run and trial
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,11 @@ class WorkerTask:
 
 def work(task: WorkerTask) -> int:
     """Worker entry point: join the study and run up to ``task.trials`` trials."""
+    with interrupts.handle_signals(raise_at_once=False):  # stop at the next batch, not anywhere
+        return _join_and_optimize(task)
+
+
+def _join_and_optimize(task: WorkerTask) -> int:
     from tuner.progress import SearchProgress
     from tuner.search import build_context
 
@@ -55,9 +65,24 @@ def work(task: WorkerTask) -> int:
         sampler=make_sampler(config.sampler, task.sampler_seed),
         pruner=make_pruner(config.pruner, config.epochs),
     )
+    if interrupts.stop_requested():  # stopped while starting up: no trial to record
+        return 0
     before = len(study.trials)
     optimize(ctx, study)
     return len(study.trials) - before
+
+
+def _stop_workers() -> None:
+    """Interrupt every worker, so each records its trial as failed, then kill what is left."""
+    workers = multiprocessing.active_children()
+    for worker in workers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker.pid, signal.SIGINT)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+        if worker.is_alive():
+            worker.kill()
 
 
 def _batches(trials: int, n_jobs: int) -> list[int]:
@@ -73,33 +98,38 @@ def run_in_workers(ctx: SearchContext, study: optuna.Study, config: Any) -> Engi
     before = {t.number for t in study.get_trials(deepcopy=False)}
     spawn = multiprocessing.get_context("spawn")  # no inherited TensorFlow or locks
     submitted = 0
+    running: set[Future] = set()
+
+    def more_work() -> bool:
+        if batches is not None:
+            return submitted < len(batches)
+        return deadline is not None and time.time() < deadline
+
     with ProcessPoolExecutor(max_workers=config.n_jobs, mp_context=spawn, max_tasks_per_child=1) as pool:
-        running: set[Future] = set()
-
-        def more_work() -> bool:
-            if batches is not None:
-                return submitted < len(batches)
-            return deadline is not None and time.time() < deadline
-
-        while True:
-            while len(running) < config.n_jobs and more_work():
-                count = batches[submitted] if batches is not None else TRIALS_PER_WORKER
-                task = WorkerTask(config, ctx.search_run, count, deadline, config.seed + 7919 * submitted)
-                running.add(pool.submit(work, task))
-                submitted += 1
-            if not running:
-                break
-            finished, running = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
-            for future in finished:
-                future.result()  # a worker's exception ends the search here
-            new = [
-                t
-                for t in study.get_trials(deepcopy=False)
-                if t.number not in before and t.state.is_finished()
-            ]
-            states = {
-                "pruned": sum(t.state.name == "PRUNED" for t in new),
-                "failed": sum(t.state.name == "FAIL" for t in new),
-            }
-            ctx.progress.update(len(new), best_value(study), states)
+        try:
+            while True:
+                while len(running) < config.n_jobs and more_work():
+                    count = batches[submitted] if batches is not None else TRIALS_PER_WORKER
+                    task = WorkerTask(config, ctx.search_run, count, deadline, config.seed + 7919 * submitted)
+                    running.add(pool.submit(work, task))
+                    submitted += 1
+                if not running:
+                    break
+                finished, running = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                interrupts.check()
+                for future in finished:
+                    future.result()  # a worker's exception ends the search here
+                new = [
+                    t
+                    for t in study.get_trials(deepcopy=False)
+                    if t.number not in before and t.state.is_finished()
+                ]
+                states = {
+                    "pruned": sum(t.state.name == "PRUNED" for t in new),
+                    "failed": sum(t.state.name == "FAIL" for t in new),
+                }
+                ctx.progress.update(len(new), best_value(study), states)
+        except BaseException:  # Ctrl-C, SIGTERM, or a worker's error
+            _stop_workers()
+            raise
     return collect(study)
