@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -271,6 +272,24 @@ def test_an_interrupted_search_stops_its_workers_and_records_why(tmp_path, sig):
     assert "RUNNING" not in {r.info.status for r in runs}
     search_run = next(r for r in runs if r.data.tags["tuner.kind"] == "search")
     assert search_run.data.tags["tuner.reason"] == "interrupted (Ctrl-C or SIGTERM)"
+
+
+def test_an_interrupted_random_search_leaves_no_run_open():
+    command = [sys.executable, "-m", "tuner", "search", *FAST, "--engine", "random", "--cv", "2"]
+    command += ["--n-jobs", "2", "--epochs", "30", "--patience", "30", "--trials", "10", "--name", "stopped"]
+    search = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    # A fold's weights on disk: it has finished (watching files keeps this test off the database).
+    while not list(Path("mlruns/artifacts").rglob("model.weights.h5")) and time.monotonic() < deadline:
+        assert search.poll() is None, search.communicate()
+        time.sleep(0.5)
+    search.send_signal(signal.SIGTERM)
+    _, stderr = search.communicate(timeout=60)
+    assert search.returncode == 130 and stderr.strip().endswith("interrupted")
+    client = MlflowClient(resolve_tracking_uri())
+    runs = client.search_runs([client.get_experiment_by_name("stopped").experiment_id], max_results=1000)
+    assert "RUNNING" not in {r.info.status for r in runs}
+    assert {r.data.tags["tuner.kind"] for r in runs} == {"search", "candidate", "fold"}
 
 
 def _finished_trials(journal, study: str) -> int:

@@ -21,6 +21,7 @@ from sklearn.pipeline import Pipeline
 
 from tuner.engines.base import EngineResult, SearchContext, TrialRecord
 from tuner.errors import TunerError
+from tuner.interrupts import failure_reason
 from tuner.tracking import KIND_TAG, REASON_TAG, SEARCH_TAG, STATE_TAG, RunTarget, client_for, close_run
 
 STEP = "keras"  # the estimator's step name in the Pipeline
@@ -132,6 +133,9 @@ def run_random(ctx: SearchContext) -> EngineResult:
         first = next((r for r in reasons if r), "see the fold runs in MLflow")
         _close_candidates(ctx, _candidate_run_ids(search), None)
         raise TunerError(f"all {len(reasons)} fits failed; first error: {first}") from None
+    except BaseException as exc:  # Ctrl-C, SIGTERM: no run is left open
+        _close_unfinished(ctx, _candidate_run_ids(search), failure_reason(exc))
+        raise
     finally:
         stop.set()
         watcher.join()
@@ -144,6 +148,14 @@ def run_random(ctx: SearchContext) -> EngineResult:
 
 def _candidate_run_ids(search: LoggedRandomizedSearchCV) -> dict[int, str]:
     return {i: target.parent_run_id for i, target in enumerate(getattr(search, "fold_targets_", []))}
+
+
+def _close_unfinished(ctx: SearchContext, candidates: dict[int, str], reason: str) -> None:
+    """Close the candidate runs, and fold runs whose worker was stopped mid-fit, as failed."""
+    uri = ctx.search_run.tracking_uri
+    open_folds = [r.info.run_id for r in _fold_runs(ctx.search_run) if r.info.status == "RUNNING"]
+    for run_id in [*open_folds, *candidates.values()]:
+        close_run(uri, run_id, "failed", reason)
 
 
 def _estimator_distributions(ctx: SearchContext) -> dict[str, Any]:
