@@ -243,7 +243,7 @@ def test_python_dash_m_and_help_do_not_need_tensorflow():
         assert "Usage:" in run_cli(*command).stdout
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_an_interrupted_search_stops_its_workers_and_records_why(tmp_path, sig):
     """A scheduler's SIGTERM (or Ctrl-C) to the search process alone: workers stop, runs are closed."""
     journal = tmp_path / "mlruns" / "optuna.journal"
