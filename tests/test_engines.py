@@ -8,7 +8,7 @@ from mlflow.tracking import MlflowClient
 
 from tuner.data import load_dataset
 from tuner.engines.base import SearchContext
-from tuner.engines.optuna_search import open_storage, run_optuna
+from tuner.engines.optuna_search import collect, open_storage, optimize
 from tuner.errors import TunerError
 from tuner.metrics import get_metric
 from tuner.progress import SearchProgress
@@ -46,7 +46,8 @@ def test_pruned_trials_are_recorded_as_pruned_in_optuna_and_mlflow(tracking_uri,
     ctx = _context(tracking_uri, trials=4)
     storage = open_storage(str(tmp_path / "study.journal"))
     study = optuna.create_study(storage=storage, direction="maximize", pruner=PruneOddTrials())
-    result = run_optuna(ctx, study)
+    optimize(ctx, study)  # in this process; a worker runs the same
+    result = collect(study)
     assert [t.state for t in result.trials] == ["complete", "pruned", "complete", "pruned"]
     assert result.best.state == "complete"
     client = MlflowClient(tracking_uri)
@@ -63,7 +64,8 @@ def test_a_study_where_nothing_completes_says_so(tracking_uri, tmp_path):
     ctx = _context(tracking_uri, trials=2)
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1.01))
     with pytest.raises(TunerError, match=r"no trial of study .* completed \(2 ended\)"):
-        run_optuna(ctx, study)
+        optimize(ctx, study)
+        collect(study)
 
 
 def test_trials_are_split_into_recycled_workers():

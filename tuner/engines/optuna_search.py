@@ -207,12 +207,6 @@ def collect(study: optuna.Study) -> EngineResult:
     return EngineResult(trials=finished, best=_record(study.best_trial), info={"study": study.study_name})
 
 
-def run_optuna(ctx: SearchContext, study: optuna.Study) -> EngineResult:
-    """In-process search: every trial in this process (see ``tuner.engines.workers`` for the default)."""
-    optimize(ctx, study)
-    return collect(study)
-
-
 def link_parent_run(study: optuna.Study) -> str | None:
     """The MLflow parent run of an earlier session of this study, if any."""
     value: Any = study.user_attrs.get(PARENT_RUN_ATTR)
