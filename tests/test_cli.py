@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 
 from tuner.cli import cli
 from tuner.data import load_dataset
-from tuner.engines.optuna_search import open_storage
+from tuner.engines.study import open_storage
 from tuner.tracking import resolve_tracking_uri
 
 FAST = ["--space", "mlp_quick", "--data", "digits", "--epochs", "6", "--patience", "2", "--quiet"]

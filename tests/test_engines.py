@@ -6,13 +6,12 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tuner.data import load_dataset
-from tuner.engines.base import SearchContext
-from tuner.engines.optuna_search import collect, open_storage, optimize
+from tuner.config import SearchConfig
+from tuner.context import build_context, load_inputs
+from tuner.engines.optuna_search import optimize
+from tuner.engines.study import collect, open_storage
 from tuner.errors import TunerError
-from tuner.metrics import get_metric
 from tuner.progress import SearchProgress
-from tuner.space import load_space
 from tuner.tracking import RunTarget, get_or_create_experiment
 
 
@@ -23,30 +22,20 @@ class PruneOddTrials(optuna.pruners.BasePruner):
         return trial.number % 2 == 1
 
 
-def _context(tracking_uri: str, trials: int) -> SearchContext:
-    ds = load_dataset("digits")
-    prep = ds.make_preprocessor().fit(ds.X_train)
+def _context(tracking_uri: str, trials: int):
+    config = SearchConfig(space="mlp_quick", data="digits", trials=trials, epochs=4, patience=2)
     experiment = get_or_create_experiment(tracking_uri, "engine")
     parent = MlflowClient(tracking_uri).create_run(experiment).info.run_id
-    return SearchContext(
-        space=load_space("mlp_quick"),
-        dataset=ds,
-        metric=get_metric(None, ds.task),
-        search_run=RunTarget(tracking_uri, experiment, parent, "", "search", parent),
-        X_train=prep.transform(ds.X_train),
-        X_valid=prep.transform(ds.X_valid),
-        progress=SearchProgress("trials", trials, "accuracy", enabled=False),
-        trials=trials,
-        epochs=4,
-        patience=2,
-    )
+    search_run = RunTarget(tracking_uri, experiment, parent, "", "search", parent)
+    progress = SearchProgress("trials", trials, "accuracy", enabled=False)
+    return build_context(config, search_run, progress, load_inputs(config))
 
 
 def test_pruned_trials_are_recorded_as_pruned_in_optuna_and_mlflow(tracking_uri, tmp_path):
     ctx = _context(tracking_uri, trials=4)
     storage = open_storage(str(tmp_path / "study.journal"))
     study = optuna.create_study(storage=storage, direction="maximize", pruner=PruneOddTrials())
-    optimize(ctx, study)  # in this process; a worker runs the same
+    optimize(ctx, study, ctx.config.trials, None)  # in this process; a worker runs the same
     result = collect(study)
     assert [t.state for t in result.trials] == ["complete", "pruned", "complete", "pruned"]
     assert result.best.state == "complete"
@@ -64,7 +53,7 @@ def test_a_study_where_nothing_completes_says_so(tracking_uri, tmp_path):
     ctx = _context(tracking_uri, trials=2)
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1.01))
     with pytest.raises(TunerError, match=r"no trial of study .* completed \(2 ended\)"):
-        optimize(ctx, study)
+        optimize(ctx, study, ctx.config.trials, None)
         collect(study)
 
 

@@ -22,6 +22,3 @@ OPTIMIZERS = (
 )
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "selu", "elu", "gelu", "swish")
 REGRESSION_LOSSES = ("mse", "mae", "huber")
-SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc")
-PRUNERS = ("hyperband", "median", "successive-halving", "none")
-ENGINES = ("optuna", "random")

@@ -15,7 +15,6 @@ from typing import Any
 
 import click
 
-from tuner.choices import ENGINES, PRUNERS, SAMPLERS, TASKS
 from tuner.errors import TunerError
 
 USER_ERROR = 2
@@ -61,71 +60,34 @@ def cli() -> None:
     """
 
 
+def config_options(command: Any) -> Any:
+    """One click option per :class:`~tuner.config.SearchConfig` field: its default, help and choices."""
+    from dataclasses import MISSING, fields
+
+    from tuner.config import SearchConfig
+
+    for f in reversed([f for f in fields(SearchConfig) if f.metadata["cli"]]):
+        meta, flag = f.metadata, "--" + f.name.replace("_", "-")
+        kind = {"int": int, "int | None": int, "float | None": float}.get(str(f.type))
+        extra: dict[str, Any] = {"is_flag": True} if f.type == "bool" else {"type": kind}
+        if meta["choices"]:
+            extra["type"] = click.Choice(meta["choices"])
+        default = None if f.default is MISSING else f.default
+        shown = default is not None and f.type != "bool"
+        command = click.option(
+            flag,
+            f.name,
+            default=default,
+            show_default=shown,
+            help=meta["help"],
+            envvar=meta["envvar"],
+            **extra,
+        )(command)
+    return command
+
+
 @cli.command()
-@click.option(
-    "--space",
-    default="mlp_classification",
-    show_default=True,
-    help="Search-space YAML file, or the name of a shipped one (see `tuner spaces`).",
-)
-@click.option(
-    "--data",
-    default="digits",
-    show_default=True,
-    help="Bundled dataset (digits, breast_cancer, wine, iris, diabetes), online one "
-    "(mnist, fashion_mnist, california_housing) or a .csv/.parquet/.npz file.",
-)
-@click.option(
-    "--target", default=None, help="Target column(s) of a CSV/Parquet file (comma-separated for multilabel)."
-)
-@click.option(
-    "--task", type=click.Choice(TASKS), default=None, help="Override the task inferred from the target."
-)
-@click.option(
-    "--metric", default=None, help="accuracy (classification), mse or mae (regression). Default by task."
-)
-@click.option("--engine", type=click.Choice(ENGINES), default="optuna", show_default=True)
-@click.option(
-    "--trials",
-    type=int,
-    default=20,
-    show_default=True,
-    help="Trials to run (optuna) or candidates to sample (random).",
-)
-@click.option(
-    "--timeout", type=float, default=None, help="Stop starting trials after this many seconds (optuna)."
-)
-@click.option("--cv", type=int, default=3, show_default=True, help="Cross-validation folds (random).")
-@click.option(
-    "--n-jobs", type=int, default=1, show_default=True, help="Trials (optuna) or fits (random) in parallel."
-)
-@click.option(
-    "--sampler", type=click.Choice(SAMPLERS), default="tpe", show_default=True, help="Optuna sampler."
-)
-@click.option(
-    "--pruner", type=click.Choice(PRUNERS), default="hyperband", show_default=True, help="Optuna pruner."
-)
-@click.option(
-    "--storage",
-    default=None,
-    help="Optuna storage: an RDB URL (sqlite:///x.db, postgresql://...) or a .journal file. "
-    "Default: mlruns/optuna.journal.",
-)
-@click.option("--study", default=None, help="Optuna study name. Default: <name>-<timestamp>.")
-@click.option("--resume", is_flag=True, help="Add trials to the existing --study instead of starting one.")
-@click.option("--name", default=None, help="Search name = MLflow experiment. Default: <space>-<data>.")
-@click.option("--epochs", type=int, default=100, show_default=True, help="Maximum epochs per trial.")
-@click.option(
-    "--patience", type=int, default=10, show_default=True, help="EarlyStopping patience, in epochs."
-)
-@click.option(
-    "--seed",
-    type=int,
-    default=42,
-    show_default=True,
-    help="Seeds the split, the sampler and every model (with --study NAME, a search repeats exactly).",
-)
-@tracking_option
+@config_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @output_option
 def search(output: str, quiet: bool, **options: Any) -> None:

@@ -10,3 +10,11 @@ from __future__ import annotations
 
 class TunerError(Exception):
     """A mistake in the user's input, with a message that says how to fix it."""
+
+
+class TrialFailed(RuntimeError):
+    """Training finished but produced nothing usable (the loss became NaN, say).
+
+    An outcome of training, not an error in it: its run keeps the reason but no
+    traceback.
+    """

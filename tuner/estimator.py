@@ -19,8 +19,6 @@ import gc
 import math
 import tempfile
 import time
-import traceback
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,64 +31,20 @@ from scikeras.utils.transformers import RegressorTargetEncoder
 from scikeras.wrappers import KerasClassifier, KerasRegressor
 
 from tuner.callbacks import MlflowEpochLogger, OptunaPruning, StopOnNaN, StopOnSignal
-from tuner.interrupts import failure_reason
+from tuner.errors import TrialFailed
 from tuner.metrics import get_metric
 from tuner.model import build_model
 from tuner.space import FIT_PARAMS
-from tuner.tracking import RunTarget, client_for, close_run
+from tuner.tf_internals import forget_custom_gradients, restore_op_determinism
+from tuner.tracking import Run, RunTarget, recorded_run
 
 MODEL_PREFIX = "model__"
-
-
-class TrialFailed(RuntimeError):
-    """Training finished but produced nothing usable (e.g. the loss became NaN)."""
 
 
 def release_memory() -> None:
     """Drop Keras' global state and collect garbage, so memory stays flat across trials."""
     keras.backend.clear_session(free_memory=True)
     gc.collect()
-
-
-@contextlib.contextmanager
-def _restore_op_determinism() -> Iterator[None]:
-    """Undo scikeras' seeding side effect on TensorFlow's op determinism.
-
-    scikeras seeds a fit by setting ``TF_DETERMINISTIC_OPS``, which TensorFlow latches:
-    op determinism stays on after the fit, and any later unseeded fit in the process
-    fails with "Random ops require a seed". We put the previous setting back.
-    """
-    from tensorflow.python.framework import config
-
-    was_enabled = config.is_op_determinism_enabled()
-    try:
-        yield
-    finally:
-        if not was_enabled:
-            config.disable_op_determinism()
-
-
-@contextlib.contextmanager
-def _forget_custom_gradients() -> Iterator[None]:
-    """Unregister the custom gradients a fit adds, so its traced graphs can be freed.
-
-    Keras' TensorFlow optimizer sums gradients through ``tf.custom_gradient``; every
-    traced train step registers a ``CustomGradient-N`` entry in TensorFlow's global
-    gradient registry that is never removed and holds the whole traced graph (about
-    5 MB per small model; ``clear_session`` and ``gc`` do not free it). Those gradients
-    are only looked up while the step is traced, inside the fit. If a TensorFlow
-    release moves the registry, this does nothing and memory grows as before.
-    """
-    from tensorflow.python.framework import ops
-
-    registry = getattr(getattr(ops, "_gradient_registry", None), "_registry", None)
-    before = set(registry) if isinstance(registry, dict) else None
-    try:
-        yield
-    finally:
-        if before is not None:
-            for name in [n for n in registry if n not in before and n.startswith("CustomGradient-")]:
-                del registry[name]
 
 
 def estimator_params(values: dict[str, Any]) -> dict[str, Any]:
@@ -197,19 +151,38 @@ class _TrialMixin:
         self.n_targets_ = y.shape[1] if y.ndim == 2 else 1  # scikeras passes it to the build as meta
         release_memory()
 
+        with self._recorded_run(metric, fold_ids) as run:
+            self.run_id_ = run.run_id if run else None  # set first: a caller finds a failed fit's run
+            recorder = keras.callbacks.History()
+            started = time.perf_counter()
+            try:
+                self._train(X, y, sample_weight, X_valid, y_valid, self._callbacks(metric, recorder, run))
+                self.val_score_ = self._check_outcome(recorder.history, metric, X_valid, y_valid)
+            finally:
+                summary = _summary(recorder.history, metric, started)
+                self.best_epoch_ = int(summary.get("best_epoch", summary["epochs_run"]))
+                if run:
+                    run.metrics.update(summary)
+            if run:
+                run.metrics["val_score"] = self.val_score_
+                self._log_weights(run)
+        return self
+
+    def _recorded_run(self, metric: Any, fold_ids: Any) -> contextlib.AbstractContextManager[Run | None]:
+        """The MLflow run of this fit, or nothing when the fit is not tracked."""
         target = self.run_target
-        if target is not None and fold_ids is not None:
-            target = target.child(
-                f"fold-{_held_out_fold(np.asarray(fold_ids))}", "fold", target.parent_run_id
-            )
+        if target is None:
+            return contextlib.nullcontext()
+        if fold_ids is not None:
+            fold = _held_out_fold(np.asarray(fold_ids))
+            target = target.child(f"fold-{fold}", "fold", target.parent_run_id)  # type: ignore[arg-type]
         params = {**self.hyperparameters(), "epochs": self.epochs, "patience": self.patience}  # type: ignore[attr-defined]
         params.update(task=self.task, metric=metric.name, seed=self.random_state)  # type: ignore[attr-defined]
-        run_id = target.open(params) if target is not None else None
-        self.run_id_ = run_id  # set before training, so a caller can find the run of a failed fit
+        return recorded_run(target, params, pruned=(optuna.TrialPruned,))
 
-        # First in line, so an epoch is on record even when a later callback prunes it.
-        recorder = keras.callbacks.History()
-        callbacks: list[keras.callbacks.Callback] = [
+    def _callbacks(self, metric: Any, recorder: Any, run: Run | None) -> list[keras.callbacks.Callback]:
+        # The recorder first, so an epoch is on record even when a later callback prunes it.
+        callbacks = [
             recorder,
             keras.callbacks.EarlyStopping(
                 monitor=metric.monitor,
@@ -220,51 +193,37 @@ class _TrialMixin:
             StopOnNaN(),
             StopOnSignal(),
         ]
-        if run_id is not None:
-            callbacks.append(MlflowEpochLogger(target.tracking_uri, run_id))  # type: ignore[union-attr]
+        if run is not None:
+            callbacks.append(MlflowEpochLogger(run.tracking_uri, run.run_id))
         if self.pruning_trial is not None:
             callbacks.append(OptunaPruning(self.pruning_trial, metric.monitor))
+        return callbacks
 
-        started = time.perf_counter()
+    def _train(self, X: Any, y: Any, sample_weight: Any, X_valid: Any, y_valid: Any, callbacks: list) -> None:
         self._trial_extras = (X_valid, y_valid, callbacks)
         try:
-            with _restore_op_determinism(), _forget_custom_gradients():
+            with restore_op_determinism(), forget_custom_gradients():
                 super().fit(X, y, sample_weight=sample_weight)  # type: ignore[misc]
-            losses = recorder.history.get("loss", [])
-            if not all(math.isfinite(v) for v in losses):
-                raise TrialFailed(f"training diverged: the loss became NaN or inf at epoch {len(losses)}")
-            self.val_score_ = metric.compute(y_valid, self.predict(X_valid))  # type: ignore[attr-defined]
-            if not math.isfinite(self.val_score_):
-                raise TrialFailed(f"the validation {metric.name} is not a number")
-        except BaseException as exc:
-            if run_id is not None:
-                pruned = isinstance(exc, optuna.TrialPruned)
-                reason = str(exc) if pruned else failure_reason(exc)
-                if isinstance(exc, Exception) and not isinstance(exc, (optuna.TrialPruned, TrialFailed)):
-                    # An error in training, not an outcome of it: keep the whole story.
-                    client = client_for(target.tracking_uri)  # type: ignore[union-attr]
-                    client.log_text(run_id, traceback.format_exc(), "traceback.txt")
-                close_run(
-                    target.tracking_uri,
-                    run_id,
-                    "pruned" if pruned else "failed",
-                    reason,  # type: ignore[union-attr]
-                    _summary(recorder.history, metric, started),
-                )
-            raise
         finally:
             del self._trial_extras
-        if run_id is not None:
-            self._log_weights(target.tracking_uri, run_id)  # type: ignore[union-attr]
-            summary = {**_summary(recorder.history, metric, started), "val_score": self.val_score_}
-            close_run(target.tracking_uri, run_id, "complete", metrics=summary)  # type: ignore[union-attr]
-        return self
 
-    def _log_weights(self, tracking_uri: str, run_id: str) -> None:
+    def _check_outcome(
+        self, history: dict[str, list[float]], metric: Any, X_valid: Any, y_valid: Any
+    ) -> float:
+        """The validation score, or TrialFailed when training produced nothing usable."""
+        losses = history.get("loss", [])
+        if not all(math.isfinite(v) for v in losses):
+            raise TrialFailed(f"training diverged: the loss became NaN or inf at epoch {len(losses)}")
+        score = metric.compute(y_valid, self.predict(X_valid))  # type: ignore[attr-defined]
+        if not math.isfinite(score):
+            raise TrialFailed(f"the validation {metric.name} is not a number")
+        return score
+
+    def _log_weights(self, run: Run) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "model.weights.h5"
             self.model_.save_weights(path)  # type: ignore[attr-defined]
-            client_for(tracking_uri).log_artifact(run_id, str(path), artifact_path="weights")
+            run.log_file(path, "weights")
 
     # scikeras' hook between encoding the data and calling Keras' fit.
     def _fit_keras_model(self, X: Any, y: Any, **kwargs: Any) -> None:

@@ -7,31 +7,30 @@ so the per-epoch curve and the final score measure the same thing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
+from sklearn.metrics import mean_absolute_error, mean_squared_error
 
 from tuner.errors import TunerError
 
+T = TypeVar("T")
+
 
 def _accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    # Per-label accuracy for multilabel targets, as Keras' BinaryAccuracy reports it.
+    # Our own, not sklearn's accuracy_score: that one counts a multilabel row right only
+    # when every label is; we report per-label accuracy, as Keras' BinaryAccuracy does.
     return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
 
 
 def _mse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    diff = np.asarray(y_true, dtype=float).reshape(len(y_true), -1) - np.asarray(y_pred, dtype=float).reshape(
-        len(y_pred), -1
-    )
-    return float(np.mean(diff**2))
+    return float(mean_squared_error(y_true, np.reshape(y_pred, np.shape(y_true))))
 
 
 def _mae(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    diff = np.asarray(y_true, dtype=float).reshape(len(y_true), -1) - np.asarray(y_pred, dtype=float).reshape(
-        len(y_pred), -1
-    )
-    return float(np.mean(np.abs(diff)))
+    return float(mean_absolute_error(y_true, np.reshape(y_pred, np.shape(y_true))))
 
 
 @dataclass(frozen=True)
@@ -49,6 +48,11 @@ class Metric:
     def monitor(self) -> str:
         """The Keras log key watched every epoch."""
         return f"val_{self.name}"
+
+    def best(self, items: Iterable[T], key: Callable[[T], Any] = lambda v: v) -> T | None:
+        """The best of ``items`` by this metric's direction (``key`` gives each one's value)."""
+        pick = max if self.greater_is_better else min
+        return pick(items, key=key, default=None)
 
     def sklearn_scorer(self) -> Callable:
         from sklearn.metrics import make_scorer

@@ -111,6 +111,7 @@ class SearchSpace:
     params: dict[str, Param]
     fixed: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    text: str = ""  # the YAML it was read from, recorded in a study for workers
 
     def to_distributions(self) -> dict[str, Any]:
         """scipy distributions (or lists) for ``RandomizedSearchCV.param_distributions``."""
@@ -240,8 +241,13 @@ def load_space(path: str | Path) -> SearchSpace:
         path = SPACES_DIR / f"{path}.yaml"  # a shipped space by bare name
     if not path.is_file():
         raise TunerError(f"search space file not found: {path} (see `tuner spaces` for shipped ones)")
+    return parse_space(path.read_text(), path)
+
+
+def parse_space(text: str, path: Path) -> SearchSpace:
+    """A space from its YAML ``text``; ``path`` names it (a worker gets the text from its study)."""
     try:
-        doc = yaml.safe_load(path.read_text())
+        doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""
@@ -270,7 +276,8 @@ def load_space(path: str | Path) -> SearchSpace:
             params[name] = parsed
     if not params:
         raise _fail(path, "params", "every parameter is fixed; give at least one a type to search")
-    return SearchSpace(path.stem, path, params, fixed, str(doc.get("description", "")).strip())
+    description = str(doc.get("description", "")).strip()
+    return SearchSpace(path.stem, path, params, fixed, description, text)
 
 
 def shipped_spaces() -> list[Path]:

@@ -17,6 +17,9 @@ from collections.abc import Iterator
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# Threads TensorFlow may use in this process; worker processes set it so that parallel
+# trials share the cores instead of fighting over them. Unset: TensorFlow's default.
+THREADS_ENV = "TUNER_TF_THREADS"
 
 
 @contextlib.contextmanager
@@ -40,6 +43,11 @@ with _quiet_stderr_fd():
     import keras
     import tensorflow as tf
 
+    if os.environ.get(THREADS_ENV):
+        tf.config.threading.set_intra_op_parallelism_threads(int(os.environ[THREADS_ENV]))
+        tf.config.threading.set_inter_op_parallelism_threads(int(os.environ[THREADS_ENV]))
+    for gpu in tf.config.list_physical_devices("GPU"):  # several small trials may share one GPU
+        tf.config.experimental.set_memory_growth(gpu, True)
     tf.constant(0)  # device discovery prints too; get it over with here
     tf.get_logger().setLevel("ERROR")  # e.g. retracing notices: every trial builds a new model
 

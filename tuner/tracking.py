@@ -1,16 +1,25 @@
-"""MLflow plumbing: where runs go, and how a run is opened and closed.
+"""MLflow plumbing: where runs go, and the one state machine every run goes through.
 
-Everything here uses ``MlflowClient`` with explicit run ids, never the fluent
+A run is opened and closed here only. :func:`recorded_run` opens a run (or adopts
+one already open) and always closes it: ``complete`` when its block ends, ``pruned``
+or ``failed`` (with the reason, and for an error its traceback) when the block
+raises. Runs that outlive their process (a study's parent run, the run of a trial
+whose worker died) are closed through :func:`close_run`.
+
+Everything uses ``MlflowClient`` with explicit run ids, never the fluent
 ``mlflow.start_run`` stack: that stack is per thread and not thread-safe, and our
-trials run in threads (Optuna ``n_jobs``) and processes (joblib) alike.
+trials run in threads and processes alike.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import time
+import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,17 +27,21 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
+from tuner.errors import TrialFailed, TunerError
+from tuner.interrupts import failure_reason
+
 DEFAULT_STORE = Path("mlruns")
 
 # MLflow narrates schema migrations and model saving at INFO/WARNING; a search prints
 # its own summary. Real problems still surface as exceptions.
 logging.getLogger("mlflow").setLevel(logging.ERROR)
 
-# tuner's states and how they show in MLflow's own status column.
-STATES = {
-    "complete": RunStatus.to_string(RunStatus.FINISHED),
-    "pruned": RunStatus.to_string(RunStatus.KILLED),
-    "failed": RunStatus.to_string(RunStatus.FAILED),
+# tuner's states, and how each shows in MLflow's own status column.
+RUNNING, COMPLETE, PRUNED, FAILED = "running", "complete", "pruned", "failed"
+MLFLOW_STATUS = {
+    COMPLETE: RunStatus.to_string(RunStatus.FINISHED),
+    PRUNED: RunStatus.to_string(RunStatus.KILLED),
+    FAILED: RunStatus.to_string(RunStatus.FAILED),
 }
 STATE_TAG = "tuner.state"
 REASON_TAG = "tuner.reason"
@@ -80,17 +93,28 @@ def get_or_create_experiment(tracking_uri: str, name: str) -> str:
     return client.create_experiment(name, artifact_location=default_artifact_location(tracking_uri, name))
 
 
+def open_experiment(tracking_uri: str | None, name: str) -> RunTarget:
+    """The experiment ``name`` in the resolved store, as the target of a search's parent run."""
+    uri = resolve_tracking_uri(tracking_uri)
+    try:
+        experiment_id = get_or_create_experiment(uri, name)
+    except Exception as exc:  # noqa: BLE001 - an unreachable tracking store is the user's to fix
+        first = next(iter(str(exc).strip().splitlines()), type(exc).__name__)
+        raise TunerError(f"cannot reach the MLflow tracking store {uri!r}: {first}") from None
+    return RunTarget(uri, experiment_id, None, name, "search")
+
+
 @dataclass(frozen=True)
 class RunTarget:
     """Where a fit logs its run: store, experiment, parent run, name and tags.
 
-    Plain strings only, so it pickles into joblib workers and deep-copies under
+    Plain strings only, so it pickles into worker processes and deep-copies under
     ``sklearn.clone``.
     """
 
     tracking_uri: str
     experiment_id: str
-    parent_run_id: str
+    parent_run_id: str | None
     run_name: str
     kind: str = "trial"
     search_run_id: str = ""
@@ -103,36 +127,76 @@ class RunTarget:
             parent_run_id,
             run_name,
             kind,
-            self.search_run_id,
+            self.search_run_id or parent_run_id,
             tuple(sorted(tags.items())),
         )
 
-    def open(self, params: dict[str, Any]) -> str:
+    def open(self, params: dict[str, Any] | None = None) -> str:
         """Create the run with its parameters; return its id."""
         client = client_for(self.tracking_uri)
-        tags = {
-            "mlflow.parentRunId": self.parent_run_id,
-            KIND_TAG: self.kind,
-            SEARCH_TAG: self.search_run_id or self.parent_run_id,
-            STATE_TAG: "running",
-            **dict(self.tags),
-        }
+        tags = {KIND_TAG: self.kind, STATE_TAG: RUNNING, **dict(self.tags)}
+        if self.parent_run_id:
+            tags.update({"mlflow.parentRunId": self.parent_run_id, SEARCH_TAG: self.search_run_id})
         run = client.create_run(self.experiment_id, run_name=self.run_name, tags=tags)
-        log_params(self.tracking_uri, run.info.run_id, params)
+        log_params(self.tracking_uri, run.info.run_id, params or {})
         return run.info.run_id
 
 
-def log_params(tracking_uri: str, run_id: str, params: dict[str, Any]) -> None:
-    if params:
-        client_for(tracking_uri).log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+@dataclass
+class Run:
+    """An open run: its id, the final metrics to record, and its outcome so far."""
+
+    tracking_uri: str
+    run_id: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    state: str = COMPLETE
+    reason: str = ""
+
+    def fail(self, reason: str) -> None:
+        """End as failed when the block ends, without raising (e.g. every CV fold failed)."""
+        self.state, self.reason = FAILED, reason
+
+    def log_file(self, path: Path, artifact_path: str | None = None) -> None:
+        client_for(self.tracking_uri).log_artifact(self.run_id, str(path), artifact_path=artifact_path)
+
+    def log_text(self, text: str, name: str) -> None:
+        client_for(self.tracking_uri).log_text(self.run_id, text, name)
 
 
-def log_metrics(tracking_uri: str, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
-    """All ``metrics`` in one call (one round trip per epoch, not one per metric)."""
-    now = int(time.time() * 1000)
-    batch = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
-    if batch:
-        client_for(tracking_uri).log_batch(run_id, metrics=batch)
+@contextlib.contextmanager
+def recorded_run(
+    target: RunTarget,
+    params: dict[str, Any] | None = None,
+    *,
+    run_id: str | None = None,
+    pruned: tuple[type[BaseException], ...] = (),
+) -> Iterator[Run]:
+    """Open a run (or adopt the open run ``run_id``) and always close it.
+
+    The block ending closes it as ``run.state`` (complete unless :meth:`Run.fail`);
+    an exception in ``pruned`` closes it as pruned with the exception's message; any
+    other as failed with the reason (``interrupted (Ctrl-C or SIGTERM)`` for those),
+    and an error that is not an outcome of training also leaves ``traceback.txt``.
+    """
+    run = Run(target.tracking_uri, run_id or target.open(params))
+    try:
+        yield run
+    except pruned as exc:
+        close_run(run.tracking_uri, run.run_id, PRUNED, str(exc), run.metrics)
+        raise
+    except BaseException as exc:
+        if isinstance(exc, Exception) and not isinstance(exc, TrialFailed):
+            run.log_text(traceback.format_exc(), "traceback.txt")
+        close_run(run.tracking_uri, run.run_id, FAILED, failure_reason(exc), run.metrics)
+        raise
+    close_run(run.tracking_uri, run.run_id, run.state, run.reason, run.metrics)
+
+
+def reopen_run(tracking_uri: str, run_id: str) -> None:
+    """Mark a closed run as running again (a resumed study's parent run)."""
+    client = client_for(tracking_uri)
+    client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+    client.set_tag(run_id, STATE_TAG, RUNNING)
 
 
 def close_run(
@@ -148,4 +212,46 @@ def close_run(
     tags = [RunTag(STATE_TAG, state)] + ([RunTag(REASON_TAG, reason[:5000])] if reason else [])
     batch = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items() if v is not None]
     client.log_batch(run_id, metrics=batch, tags=tags)
-    client.set_terminated(run_id, status=STATES[state])
+    client.set_terminated(run_id, status=MLFLOW_STATUS[state])
+
+
+def log_params(tracking_uri: str, run_id: str, params: dict[str, Any]) -> None:
+    if params:
+        client_for(tracking_uri).log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+
+
+def log_tags(tracking_uri: str, run_id: str, tags: dict[str, Any]) -> None:
+    client_for(tracking_uri).log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+
+def log_metrics(tracking_uri: str, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
+    """All ``metrics`` in one call (one round trip per epoch, not one per metric)."""
+    now = int(time.time() * 1000)
+    batch = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
+    if batch:
+        client_for(tracking_uri).log_batch(run_id, metrics=batch)
+
+
+def log_sklearn_model(
+    tracking_uri: str, run_id: str, model: Any, X_example: Any, requirements: list[str]
+) -> str:
+    """Log a fitted scikit-learn model as an MLflow model of run ``run_id``; return its URI.
+
+    MLflow's model logging only attaches to the fluent API's active run, so the run
+    is made active here, in the one module that handles runs.
+    """
+    import mlflow
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    signature = infer_signature(X_example, model.predict(X_example))
+    mlflow.set_tracking_uri(tracking_uri)
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow.sklearn.log_model(
+            model,
+            name="best_model",
+            serialization_format="cloudpickle",
+            signature=signature,
+            pip_requirements=requirements,
+        )
+    return info.model_uri

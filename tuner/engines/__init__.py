@@ -1,10 +1,26 @@
-"""Search engines: each proposes parameters and fits the shared trial unit.
+"""Search engines: each proposes parameters and runs the shared trial unit.
 
 ``random`` is scikit-learn's ``RandomizedSearchCV``; ``optuna`` is an Optuna study.
-Both take a :class:`~tuner.engines.base.SearchContext` and return an
-:class:`~tuner.engines.base.EngineResult`.
+Every engine implements :class:`tuner.engines.base.Engine`. The table below names
+them without importing them, so the CLI answers ``--help`` at once.
 """
 
-from tuner.engines.base import EngineResult, SearchContext, TrialRecord
+from __future__ import annotations
 
-__all__ = ["EngineResult", "SearchContext", "TrialRecord"]
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tuner.config import SearchConfig
+    from tuner.engines.base import Engine
+
+ENGINES = {
+    "optuna": "tuner.engines.optuna_search:OptunaEngine",
+    "random": "tuner.engines.random_search:RandomEngine",
+}
+
+
+def make_engine(config: SearchConfig) -> Engine:
+    """The engine ``config.engine`` names, checked against ``config``."""
+    module, cls = ENGINES[config.engine].split(":")
+    return getattr(importlib.import_module(module), cls)(config)

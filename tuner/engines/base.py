@@ -1,75 +1,66 @@
-"""What every engine receives and returns."""
+"""The engine contract: what every engine receives, does and returns.
+
+As scikit-learn's ``BaseSearchCV._run_search`` does for its searches, an engine
+does one thing: run trials of the shared trial unit and report them. Loading
+data, the search's parent run, progress, the refit and the result are the same for
+every engine and live outside it (``tuner.search``, ``tuner.finish``).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from tuner.data import Dataset
-from tuner.metrics import Metric
-from tuner.progress import SearchProgress
-from tuner.space import SearchSpace
+from tuner.config import SearchConfig
+from tuner.context import Inputs, SearchContext
+from tuner.search_run import open_search_run, timestamp
 from tuner.tracking import RunTarget
-
-
-@dataclass
-class SearchContext:
-    """One search's inputs, prepared once per process."""
-
-    space: SearchSpace
-    dataset: Dataset
-    metric: Metric
-    search_run: RunTarget  # the parent run; trial runs are its children
-    X_train: np.ndarray  # preprocessed (fitted on the train split only)
-    X_valid: np.ndarray
-    progress: SearchProgress
-    trials: int | None = 20
-    timeout: float | None = None
-    epochs: int = 100
-    patience: int = 10
-    seed: int = 42
-    n_jobs: int = 1
-    cv: int = 3
-    options: dict[str, Any] = field(default_factory=dict)  # engine-specific (sampler, storage...)
-
-    def estimator_kwargs(self) -> dict[str, Any]:
-        """Estimator parameters shared by every trial of this search."""
-        from tuner.estimator import estimator_params
-
-        return {
-            "task": self.dataset.task,
-            "metric": self.metric.name,
-            "epochs": self.epochs,
-            "patience": self.patience,
-            "steps_per_execution": STEPS_PER_EXECUTION,
-            **estimator_params(self.space.fixed),
-        }
-
-    def trial_target(self, name: str, **tags: str) -> RunTarget:
-        """Where a trial of this search logs: a child of the search run."""
-        return self.search_run.child(name, "trial", self.search_run.parent_run_id, **tags)
-
-
-# Batches per call into the compiled graph: cuts Python overhead for small MLPs
-# (see benchmarks/trial_overhead.py).
-STEPS_PER_EXECUTION = 8
 
 
 @dataclass
 class TrialRecord:
     number: int
-    state: str  # complete | pruned | failed
+    state: str  # complete | pruned | failed (tuner.tracking's state names)
     value: float | None  # the search metric on validation data (CV mean for random)
     params: dict[str, Any]
     run_id: str | None = None
     duration_s: float | None = None
     reason: str = ""
+    best_epoch: int | None = None
 
 
 @dataclass
 class EngineResult:
     trials: list[TrialRecord]
     best: TrialRecord
-    info: dict[str, Any] = field(default_factory=dict)  # e.g. the study name, for resuming
+    study: str | None = None  # an Optuna study, for adding trials later
+    storage: str | None = None
+
+
+class Engine(ABC):
+    """Runs the trials of one search. Subclasses implement :meth:`run`, and may
+    override :meth:`start` (Optuna keeps its study beside the parent run)."""
+
+    unit = "trials"  # what the progress display counts
+
+    def __init__(self, config: SearchConfig):
+        self.config = config
+
+    def settings(self) -> dict[str, Any]:
+        """Engine-specific settings, logged as parameters of the search run."""
+        return {}
+
+    def total(self) -> int | None:
+        """How many units the progress display expects."""
+        return self.config.trials
+
+    def start(self, experiment: RunTarget, inputs: Inputs) -> RunTarget:
+        """Open the search's parent run; return the target its trials log under."""
+        return open_search_run(
+            self.config, inputs, experiment, self.settings(), f"{self.config.engine}-{timestamp()}"
+        )
+
+    @abstractmethod
+    def run(self, ctx: SearchContext) -> EngineResult:
+        """Run the search's trials; return every finished one and the best."""

@@ -9,6 +9,7 @@ the fold it is scored on.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import warnings
 from dataclasses import dataclass
@@ -19,50 +20,107 @@ from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import KFold, ParameterSampler, RandomizedSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
-from tuner.engines.base import EngineResult, SearchContext, TrialRecord
+from tuner.context import SearchContext
+from tuner.engines.base import Engine, EngineResult, TrialRecord
 from tuner.errors import TunerError
-from tuner.interrupts import failure_reason
-from tuner.tracking import KIND_TAG, REASON_TAG, SEARCH_TAG, STATE_TAG, RunTarget, client_for, close_run
+from tuner.tracking import (
+    COMPLETE,
+    FAILED,
+    KIND_TAG,
+    REASON_TAG,
+    SEARCH_TAG,
+    STATE_TAG,
+    RunTarget,
+    client_for,
+    close_run,
+    recorded_run,
+)
 
 STEP = "keras"  # the estimator's step name in the Pipeline
 RUN_TARGET_PARAM = f"{STEP}__run_target"
 POLL_SECONDS = 1.0
 
 
+class RandomEngine(Engine):
+    unit = "fits"
+
+    def __init__(self, config):
+        super().__init__(config)
+        if config.resume:
+            raise TunerError("--resume works with --engine optuna only (random search keeps no study)")
+        if config.timeout is not None:
+            raise TunerError("--timeout works with --engine optuna only; use --trials")
+        if config.trials is None:
+            raise TunerError("--engine random needs --trials")
+
+    def settings(self) -> dict[str, int]:
+        return {"cv": self.config.cv}
+
+    def total(self) -> int | None:
+        return self.config.trials * self.config.cv if self.config.trials else None
+
+    def run(self, ctx: SearchContext) -> EngineResult:
+        return run_random(ctx)
+
+
 @dataclass(frozen=True)
-class CandidateRuns:
-    """Opens a candidate's MLflow run; returns where its folds log (plain data: it pickles)."""
+class CandidateScore:
+    """A candidate's CV outcome, read from ``cv_results_``."""
 
-    search_run: RunTarget
+    state: str
+    value: float | None
+    metrics: dict[str, float]
+    reason: str
 
-    def open(self, index: int, params: dict[str, Any]) -> RunTarget:
-        target = self.search_run.child(f"candidate-{index}", "candidate", self.search_run.parent_run_id)
-        return target.child("fold", "fold", target.open(_plain(params)))
+
+def score_candidate(results: dict[str, Any], index: int, cv: int, greater_is_better: bool) -> CandidateScore:
+    sign = 1.0 if greater_is_better else -1.0
+    folds = [sign * results[f"split{k}_test_score"][index] for k in range(cv)]
+    mean = sign * results["mean_test_score"][index]
+    metrics = {f"fold_{k}_score": v for k, v in enumerate(folds) if np.isfinite(v)}
+    metrics["fit_time_s"] = float(results["mean_fit_time"][index]) * cv
+    if not np.isfinite(mean):
+        failed = sum(not np.isfinite(v) for v in folds)
+        return CandidateScore(
+            FAILED, None, metrics, f"{failed} of {cv} folds failed; see the fold runs for why"
+        )
+    metrics.update(val_score=float(mean), val_score_std=float(results["std_test_score"][index]))
+    return CandidateScore(COMPLETE, float(mean), metrics, "")
 
 
 class LoggedRandomizedSearchCV(RandomizedSearchCV):
-    """``RandomizedSearchCV`` that opens an MLflow run per candidate before its folds run.
+    """``RandomizedSearchCV`` with an MLflow run per candidate, open while its folds run.
 
     The candidate's fold :class:`RunTarget` travels with its parameters, so every fold
-    fit, in this process or in a joblib worker, logs under the right candidate.
-    Set ``candidate_runs`` before calling ``fit``; ``fold_targets_`` lists them after.
-    The search object itself is sent to the workers, so it holds only picklable data.
+    fit, in this process or in a joblib worker, logs under the right candidate. Set
+    ``search_run`` before calling ``fit``; ``candidate_run_ids_`` lists the runs after.
+    The search object is sent to joblib's workers, so it holds only picklable data.
     """
 
-    candidate_runs: CandidateRuns | None = None
+    search_run: RunTarget | None = None
+    greater_is_better: bool = True
 
     def _run_search(self, evaluate_candidates: Any) -> None:
-        assert self.candidate_runs is not None, "set candidate_runs before fit"
+        assert self.search_run is not None, "set search_run before fit"
         sampled = list(
             ParameterSampler(self.param_distributions, self.n_iter, random_state=self.random_state)
         )
-        self.fold_targets_ = [self.candidate_runs.open(i, params) for i, params in enumerate(sampled)]
-        evaluate_candidates(
-            [
-                {**params, RUN_TARGET_PARAM: target}
-                for params, target in zip(sampled, self.fold_targets_, strict=True)
+        with contextlib.ExitStack() as stack:
+            runs = []
+            for i, params in enumerate(sampled):
+                target = self.search_run.child(f"candidate-{i}", "candidate", self.search_run.search_run_id)
+                runs.append(stack.enter_context(recorded_run(target, _plain(params))))
+            self.candidate_run_ids_ = [run.run_id for run in runs]
+            candidates = [
+                {**params, RUN_TARGET_PARAM: self.search_run.child("fold", "fold", run.run_id)}
+                for params, run in zip(sampled, runs, strict=True)
             ]
-        )
+            results = evaluate_candidates(candidates)
+            for i, run in enumerate(runs):
+                score = score_candidate(results, i, self.cv.get_n_splits(), self.greater_is_better)
+                run.metrics.update(score.metrics)
+                if score.state == FAILED:
+                    run.fail(score.reason)
 
 
 def _plain(params: dict[str, Any]) -> dict[str, Any]:
@@ -87,37 +145,54 @@ def _watch_folds(ctx: SearchContext, stop: threading.Event) -> None:
     while not stop.wait(POLL_SECONDS):
         runs = [r for r in _fold_runs(ctx.search_run) if r.info.status != "RUNNING"]
         scores = [r.data.metrics["val_score"] for r in runs if "val_score" in r.data.metrics]
-        best = (max if ctx.metric.greater_is_better else min)(scores, default=None)
-        states = {"failed": sum(r.data.tags.get(STATE_TAG) == "failed" for r in runs)}
-        ctx.progress.update(len(runs), best, states)
+        states = {FAILED: sum(r.data.tags.get(STATE_TAG) == FAILED for r in runs)}
+        ctx.progress.update(len(runs), ctx.metric.best(scores), states)
 
 
-def run_random(ctx: SearchContext) -> EngineResult:
-    """``ctx.trials`` candidates, each scored by ``ctx.cv``-fold cross-validation on the train split."""
-    from tuner.estimator import make_estimator
+def _close_open_folds(ctx: SearchContext) -> None:
+    """Close, as failed, fold runs whose joblib worker was stopped mid-fit (they outlive it)."""
+    from tuner.interrupts import INTERRUPTED
 
-    ds, metric = ctx.dataset, ctx.metric
-    estimator = make_estimator(**ctx.estimator_kwargs(), random_state=ctx.seed)
+    for run in _fold_runs(ctx.search_run):
+        if run.info.status == "RUNNING":
+            close_run(ctx.search_run.tracking_uri, run.info.run_id, FAILED, INTERRUPTED)
+
+
+def _make_search(ctx: SearchContext) -> tuple[LoggedRandomizedSearchCV, np.ndarray]:
+    """The search over a (preprocessing +) trial-unit pipeline, and each train row's fold."""
+    from tuner.estimator import estimator_params, make_estimator
+
+    ds, config = ctx.dataset, ctx.config
+    estimator = make_estimator(**ctx.estimator_kwargs(), random_state=config.seed)
     preprocessor = ds.make_preprocessor()
     pipeline = Pipeline([*([("prep", preprocessor)] if preprocessor else []), (STEP, estimator)])
     classify = ds.task in ("binary", "multiclass")
-    splitter = (StratifiedKFold if classify else KFold)(n_splits=ctx.cv, shuffle=True, random_state=ctx.seed)
+    splitter = (StratifiedKFold if classify else KFold)(
+        n_splits=config.cv, shuffle=True, random_state=config.seed
+    )
     fold_ids = np.empty(len(ds.y_train), dtype=int)
     for k, (_, held_out) in enumerate(splitter.split(ds.X_train, ds.y_train)):
         fold_ids[held_out] = k
-
+    distributions = estimator_params(ctx.space.to_distributions())
     search = LoggedRandomizedSearchCV(
         pipeline,
-        param_distributions={f"{STEP}__{k}": v for k, v in _estimator_distributions(ctx).items()},
-        n_iter=ctx.trials or 10,
-        scoring=metric.sklearn_scorer(),
+        param_distributions={f"{STEP}__{k}": v for k, v in distributions.items()},
+        n_iter=config.trials,
+        scoring=ctx.metric.sklearn_scorer(),
         cv=splitter,
-        n_jobs=ctx.n_jobs,
+        n_jobs=config.n_jobs,
         refit=False,
-        random_state=ctx.seed,
+        random_state=config.seed,
         error_score=np.nan,
     )
-    search.candidate_runs = CandidateRuns(ctx.search_run)
+    search.search_run = ctx.search_run
+    search.greater_is_better = ctx.metric.greater_is_better
+    return search, fold_ids
+
+
+def run_random(ctx: SearchContext) -> EngineResult:
+    """``trials`` candidates, each scored by ``cv``-fold cross-validation on the train split."""
+    search, fold_ids = _make_search(ctx)
     stop = threading.Event()
     watcher = threading.Thread(target=_watch_folds, args=(ctx, stop), daemon=True)
     watcher.start()
@@ -125,75 +200,33 @@ def run_random(ctx: SearchContext) -> EngineResult:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=FitFailedWarning)
             warnings.filterwarnings("ignore", message=".*test scores are non-finite.*")
-            search.fit(ds.X_train, ds.y_train, **{f"{STEP}__fold_ids": fold_ids})
+            search.fit(ctx.dataset.X_train, ctx.dataset.y_train, **{f"{STEP}__fold_ids": fold_ids})
     except ValueError as exc:
         if "fits failed" not in str(exc):
             raise
         reasons = [r.data.tags.get(REASON_TAG, "") for r in _fold_runs(ctx.search_run)]
         first = next((r for r in reasons if r), "see the fold runs in MLflow")
-        _close_candidates(ctx, _candidate_run_ids(search), None)
         raise TunerError(f"all {len(reasons)} fits failed; first error: {first}") from None
-    except BaseException as exc:  # Ctrl-C, SIGTERM: no run is left open
-        _close_unfinished(ctx, _candidate_run_ids(search), failure_reason(exc))
+    except BaseException:  # Ctrl-C, SIGTERM: the candidate runs are closed; close their folds too
+        _close_open_folds(ctx)
         raise
     finally:
         stop.set()
         watcher.join()
-    trials = _close_candidates(ctx, _candidate_run_ids(search), search.cv_results_)
-    complete = [t for t in trials if t.state == "complete"]
-    best = max(complete, key=lambda t: t.value if metric.greater_is_better else -t.value)  # type: ignore[operator]
-    ctx.progress.update(len(trials) * ctx.cv, best.value)
-    return EngineResult(trials=trials, best=best, info={"cv": ctx.cv})
-
-
-def _candidate_run_ids(search: LoggedRandomizedSearchCV) -> dict[int, str]:
-    return {i: target.parent_run_id for i, target in enumerate(getattr(search, "fold_targets_", []))}
-
-
-def _close_unfinished(ctx: SearchContext, candidates: dict[int, str], reason: str) -> None:
-    """Close the candidate runs, and fold runs whose worker was stopped mid-fit, as failed."""
-    uri = ctx.search_run.tracking_uri
-    open_folds = [r.info.run_id for r in _fold_runs(ctx.search_run) if r.info.status == "RUNNING"]
-    for run_id in [*open_folds, *candidates.values()]:
-        close_run(uri, run_id, "failed", reason)
-
-
-def _estimator_distributions(ctx: SearchContext) -> dict[str, Any]:
-    from tuner.estimator import estimator_params
-
-    return estimator_params(ctx.space.to_distributions())
-
-
-def _close_candidates(
-    ctx: SearchContext, runs: dict[int, str], results: dict[str, Any] | None
-) -> list[TrialRecord]:
-    """Give each candidate run its CV scores and state; return them as trial records."""
-    sign = 1.0 if ctx.metric.greater_is_better else -1.0
-    uri = ctx.search_run.tracking_uri
     trials = []
-    for index, run_id in sorted(runs.items()):
-        if results is None:
-            close_run(uri, run_id, "failed", "every fold failed")
-            continue
-        folds = [sign * results[f"split{k}_test_score"][index] for k in range(ctx.cv)]
-        mean = sign * results["mean_test_score"][index]
-        ok = bool(np.isfinite(mean))
-        metrics = {f"fold_{k}_score": v for k, v in enumerate(folds) if np.isfinite(v)}
-        if ok:
-            metrics.update(val_score=mean, val_score_std=float(results["std_test_score"][index]))
-        metrics["fit_time_s"] = float(results["mean_fit_time"][index]) * ctx.cv
-        failed = sum(not np.isfinite(v) for v in folds)
-        reason = "" if ok else f"{failed} of {ctx.cv} folds failed; see the fold runs for why"
-        close_run(uri, run_id, "complete" if ok else "failed", reason, metrics)
+    for index, run_id in enumerate(search.candidate_run_ids_):
+        score = score_candidate(search.cv_results_, index, ctx.config.cv, ctx.metric.greater_is_better)
+        params = _plain(search.cv_results_["params"][index])
         trials.append(
             TrialRecord(
-                number=index,
-                state="complete" if ok else "failed",
-                value=float(mean) if ok else None,
-                params=_plain(results["params"][index]),
-                run_id=run_id,
-                duration_s=metrics["fit_time_s"],
-                reason=reason,
+                index, score.state, score.value, params, run_id, score.metrics["fit_time_s"], score.reason
             )
         )
-    return trials
+    complete = [t for t in trials if t.state == COMPLETE]
+    if not complete:
+        raise TunerError(
+            f"no candidate completed: every one of the {len(trials)} had a failed fold; see MLflow"
+        )
+    best = ctx.metric.best(complete, key=lambda t: t.value)
+    ctx.progress.update(len(trials) * ctx.config.cv, best.value)
+    return EngineResult(trials=trials, best=best)

@@ -20,14 +20,13 @@ import signal
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
-
-import optuna
 
 from tuner import interrupts
-from tuner.engines.base import EngineResult, SearchContext
-from tuner.engines.optuna_search import best_value, collect, make_pruner, make_sampler, open_storage, optimize
-from tuner.tracking import RunTarget
+from tuner.context import SearchContext, build_context, load_inputs
+from tuner.engines.optuna_search import optimize
+from tuner.engines.study import best_value, load_study, read_worker_setup
+from tuner.errors import TunerError
+from tuner.progress import SearchProgress
 
 TRIALS_PER_WORKER = 50
 POLL_SECONDS = 1.0
@@ -36,10 +35,10 @@ STOP_GRACE_SECONDS = 30.0  # for an interrupted worker to close its MLflow run a
 
 @dataclass(frozen=True)
 class WorkerTask:
-    """What one worker process needs; plain data, sent to a spawned process."""
+    """What one worker process needs: the study, and its share of the budget."""
 
-    config: Any  # tuner.search.SearchConfig
-    search_run: RunTarget
+    study: str
+    storage: str
     trials: int | None
     deadline: float | None  # wall-clock time (time.time()) after which no trial starts
     sampler_seed: int
@@ -52,23 +51,21 @@ def work(task: WorkerTask) -> int:
 
 
 def _join_and_optimize(task: WorkerTask) -> int:
-    from tuner.progress import SearchProgress
-    from tuner.search import build_context
-
-    config = task.config
-    ctx, _ = build_context(config, task.search_run, SearchProgress("trials", None, "", enabled=False))
-    ctx.trials = task.trials
-    ctx.timeout = None if task.deadline is None else max(0.0, task.deadline - time.time())
-    study = optuna.load_study(
-        study_name=config.study,
-        storage=open_storage(config.storage),
-        sampler=make_sampler(config.sampler, task.sampler_seed),
-        pruner=make_pruner(config.pruner, config.epochs),
-    )
+    study = load_study(task.study, task.storage, task.sampler_seed)
+    setup = read_worker_setup(study)
+    inputs = load_inputs(setup.config, setup.space)
+    if inputs.dataset.fingerprint != setup.fingerprint:
+        raise TunerError(
+            f"the data {setup.config.data!r} on this machine differs from the study's "
+            f"(fingerprint {inputs.dataset.fingerprint}, study {setup.fingerprint}); give workers the same file"
+        )
+    progress = SearchProgress("trials", None, "", enabled=False)
+    ctx = build_context(setup.config, setup.search_run, progress, inputs)
     if interrupts.stop_requested():  # stopped while starting up: no trial to record
         return 0
     before = len(study.trials)
-    optimize(ctx, study)
+    timeout = None if task.deadline is None else max(0.0, task.deadline - time.time())
+    optimize(ctx, study, task.trials, timeout)
     return len(study.trials) - before
 
 
@@ -91,10 +88,12 @@ def _batches(trials: int, n_jobs: int) -> list[int]:
     return [min(size, trials - start) for start in range(0, trials, size)]
 
 
-def run_in_workers(ctx: SearchContext, study: optuna.Study, config: Any) -> EngineResult:
-    """Run ``config.trials`` trials (and/or until ``config.timeout``) in recycled worker processes."""
+def run_in_workers(ctx: SearchContext, study_name: str, storage_url: str) -> None:
+    """Run ``trials`` trials (and/or until ``timeout``) of the study in recycled worker processes."""
+    config = ctx.config
     deadline = None if config.timeout is None else time.time() + config.timeout
     batches = _batches(config.trials, config.n_jobs) if config.trials else None
+    study = load_study(study_name, storage_url)
     before = {t.number for t in study.get_trials(deepcopy=False)}
     spawn = multiprocessing.get_context("spawn")  # no inherited TensorFlow or locks
     submitted = 0
@@ -110,7 +109,9 @@ def run_in_workers(ctx: SearchContext, study: optuna.Study, config: Any) -> Engi
             while True:
                 while len(running) < config.n_jobs and more_work():
                     count = batches[submitted] if batches is not None else TRIALS_PER_WORKER
-                    task = WorkerTask(config, ctx.search_run, count, deadline, config.seed + 7919 * submitted)
+                    task = WorkerTask(
+                        study_name, storage_url, count, deadline, config.seed + 7919 * submitted
+                    )
                     running.add(pool.submit(work, task))
                     submitted += 1
                 if not running:
@@ -132,4 +133,3 @@ def run_in_workers(ctx: SearchContext, study: optuna.Study, config: Any) -> Engi
         except BaseException:  # Ctrl-C, SIGTERM, or a worker's error
             _stop_workers()
             raise
-    return collect(study)

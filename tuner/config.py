@@ -1,0 +1,101 @@
+"""The settings of a search, in one place.
+
+Each field of :class:`SearchConfig` carries its default, its help text, its allowed
+values and its bounds. The CLI's ``tuner search`` options are derived from these
+fields (:func:`tuner.cli.config_options`), the Python API takes the dataclass, and
+workers read it back from the study; :meth:`SearchConfig.validate` checks them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from tuner.choices import TASKS
+from tuner.engines import ENGINES
+from tuner.engines.optuna_factories import PRUNERS, SAMPLERS
+from tuner.errors import TunerError
+
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[str, ...] | None = None,
+    minimum: float | None = None,
+    positive: bool = False,
+    envvar: str | None = None,
+    cli: bool = True,
+) -> Any:
+    """A field with what the CLI and :meth:`SearchConfig.validate` need to know of it."""
+    meta = {"help": help, "choices": choices, "minimum": minimum, "positive": positive}
+    return field(default=default, metadata={**meta, "envvar": envvar, "cli": cli})
+
+
+@dataclass
+class SearchConfig:
+    """Everything a search needs; ``tuner search`` has one option per field."""
+
+    space: str = setting(
+        "mlp_classification", "Search-space YAML file, or the name of a shipped one (see `tuner spaces`)."
+    )
+    data: str = setting(
+        "digits",
+        "Bundled dataset (digits, breast_cancer, wine, iris, diabetes), online one "
+        "(mnist, fashion_mnist, california_housing) or a .csv/.parquet/.npz file.",
+    )
+    target: str | None = setting(
+        None, "Target column(s) of a CSV/Parquet file (comma-separated for multilabel)."
+    )
+    task: str | None = setting(None, "Override the task inferred from the target.", choices=TASKS)
+    metric: str | None = setting(None, "accuracy (classification), mse or mae (regression). Default by task.")
+    engine: str = setting("optuna", "Search engine.", choices=tuple(ENGINES))
+    trials: int | None = setting(20, "Trials to run (optuna) or candidates to sample (random).", minimum=1)
+    timeout: float | None = setting(
+        None, "Stop starting trials after this many seconds (optuna).", positive=True
+    )
+    cv: int = setting(3, "Cross-validation folds (random).", minimum=2)
+    n_jobs: int = setting(1, "Trials (optuna) or fits (random) in parallel.", minimum=1)
+    sampler: str = setting("tpe", "Optuna sampler.", choices=tuple(SAMPLERS))
+    pruner: str = setting("hyperband", "Optuna pruner.", choices=tuple(PRUNERS))
+    storage: str | None = setting(
+        None,
+        "Optuna storage: an RDB URL (sqlite:///x.db, postgresql://...) or a .journal file. "
+        "Default: mlruns/optuna.journal.",
+    )
+    study: str | None = setting(None, "Optuna study name. Default: <name>-<timestamp>.")
+    resume: bool = setting(False, "Add trials to the existing --study instead of starting one.")
+    name: str | None = setting(None, "Search name = MLflow experiment. Default: <space>-<data>.")
+    epochs: int = setting(100, "Maximum epochs per trial.", minimum=1)
+    patience: int = setting(10, "EarlyStopping patience, in epochs.", minimum=1)
+    seed: int = setting(
+        42,
+        "Seeds the split, the sampler and every model (with --study NAME, a search repeats exactly).",
+    )
+    tracking_uri: str | None = setting(
+        None,
+        "MLflow tracking URI. Default: $MLFLOW_TRACKING_URI, else the local store in ./mlruns.",
+        envvar="MLFLOW_TRACKING_URI",
+    )
+    show_progress: bool = setting(True, "Draw live progress.", cli=False)
+
+    def validate(self) -> None:
+        """Raise TunerError naming the first setting that is out of bounds."""
+        for f in fields(self):
+            value, meta = getattr(self, f.name), f.metadata
+            flag = "--" + f.name.replace("_", "-")
+            if value is None:
+                continue
+            if meta["choices"] and value not in meta["choices"]:
+                raise TunerError(f"unknown {f.name} {value!r}; choose one of: {', '.join(meta['choices'])}")
+            if meta["minimum"] is not None and value < meta["minimum"]:
+                raise TunerError(f"{flag} must be at least {meta['minimum']}, got {value}")
+            if meta["positive"] and value <= 0:
+                raise TunerError(f"{flag} must be positive, got {value}")
+        if self.trials is None and self.timeout is None:
+            raise TunerError("give --trials, --timeout or both")
+        if self.resume and self.study is None:
+            raise TunerError("--resume needs --study NAME, the study to continue")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,75 @@
+"""A search's parent run: opened once per search and described for the MLflow UI.
+
+Its parameters say what was searched and how (the run configuration, the dataset's
+shape and fingerprint, the engine's settings); its tags carry the library versions;
+the space file is an artifact. The trials are its children.
+"""
+
+from __future__ import annotations
+
+import platform
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import Any
+
+from tuner.config import SearchConfig
+from tuner.context import Inputs
+from tuner.tracking import RunTarget, client_for, log_tags
+
+LIBRARIES = ("tensorflow", "keras", "scikeras", "scikit-learn", "optuna", "mlflow", "numpy", "pandas")
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for lib in LIBRARIES:
+        try:
+            versions[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def timestamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+
+
+def search_params(config: SearchConfig, inputs: Inputs, settings: dict[str, Any]) -> dict[str, Any]:
+    """What the search run records as parameters: the settings and the data it ran on."""
+    space, ds, metric = inputs
+    return {
+        "engine": config.engine,
+        "space": space.name,
+        "data": config.data,
+        "task": ds.task,
+        "metric": metric.name,
+        "direction": metric.direction,
+        "trials": config.trials,
+        "timeout": config.timeout,
+        "epochs": config.epochs,
+        "patience": config.patience,
+        "seed": config.seed,
+        "n_jobs": config.n_jobs,
+        "n_train": len(ds.y_train),
+        "n_valid": len(ds.y_valid),
+        "n_test": len(ds.y_test),
+        "sample_shape": "x".join(map(str, ds.sample_shape)),
+        "data_fingerprint": ds.fingerprint,
+        **settings,
+    }
+
+
+def open_search_run(
+    config: SearchConfig, inputs: Inputs, experiment: RunTarget, settings: dict[str, Any], name: str = ""
+) -> RunTarget:
+    """Create and describe the parent run; return the target its children log under."""
+    target = RunTarget(experiment.tracking_uri, experiment.experiment_id, None, name or timestamp(), "search")
+    run_id = target.open(search_params(config, inputs, settings))
+    uri = experiment.tracking_uri
+    log_tags(uri, run_id, {f"version.{k}": v for k, v in library_versions().items()})
+    client_for(uri).log_artifact(run_id, str(inputs.space.path), artifact_path="space")
+    return children_of(experiment, run_id)
+
+
+def children_of(experiment: RunTarget, run_id: str) -> RunTarget:
+    """The target whose children are the trials of search run ``run_id``."""
+    return RunTarget(experiment.tracking_uri, experiment.experiment_id, run_id, "", "search", run_id)
