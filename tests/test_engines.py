@@ -8,8 +8,8 @@ from mlflow.tracking import MlflowClient
 
 from tuner.config import SearchConfig
 from tuner.context import build_context, load_inputs
-from tuner.engines.optuna_search import optimize
 from tuner.engines.study import collect, open_storage
+from tuner.engines.workers import optimize
 from tuner.errors import TunerError
 from tuner.progress import SearchProgress
 from tuner.tracking import RunTarget, get_or_create_experiment

@@ -1,15 +1,45 @@
-"""Keras callbacks that every trial runs: per-epoch MLflow logging and Optuna pruning."""
+"""Keras callbacks that every trial runs: per-epoch MLflow logging, timing and Optuna pruning."""
 
 from __future__ import annotations
 
 import math
+import statistics
+import time
 from typing import Any
 
+import numpy as np
 import optuna
 
 from tuner import interrupts
+from tuner.model import predict, task_metrics
 from tuner.tf_env import keras
 from tuner.tracking import log_metrics
+
+
+class ValidationScores(keras.callbacks.Callback):
+    """``val_loss`` and ``val_<metric>`` every epoch, from one direct call of the model.
+
+    Keras validates through an input pipeline built anew every epoch and a traced
+    test step; for a small model that costs more than the training itself. This
+    gives the same numbers (the compiled loss, fresh copies of the compiled metrics)
+    for a fraction of it. It must come first, so later callbacks see its logs.
+    """
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, task: str):
+        super().__init__()
+        self.X, self.y = X, y
+        self.metrics = task_metrics(task)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs is None:
+            return
+        y_pred = predict(self.model, self.X)
+        loss = self.model.compute_loss(x=self.X, y=self.y, y_pred=y_pred, training=False)
+        logs["val_loss"] = float(loss)
+        for metric in self.metrics:
+            metric.reset_state()
+            metric.update_state(self.y, y_pred)
+            logs[f"val_{metric.name}"] = float(metric.result())
 
 
 class MlflowEpochLogger(keras.callbacks.Callback):
@@ -20,8 +50,45 @@ class MlflowEpochLogger(keras.callbacks.Callback):
         self.tracking_uri = tracking_uri
         self.run_id = run_id
 
+        self.seconds = 0.0  # spent logging, for the trial's time split
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        started = time.perf_counter()
         log_metrics(self.tracking_uri, self.run_id, dict(logs or {}), step=epoch + 1)
+        self.seconds += time.perf_counter() - started
+
+
+class EpochClock(keras.callbacks.Callback):
+    """Where a fit's epochs spend their time: tracing the new model, training, logging.
+
+    The first epoch also traces the train and evaluation steps: its excess over a
+    typical later epoch is counted as tracing (all of it, when there is no later
+    epoch). Training is the rest, minus what the MLflow logger spent.
+    """
+
+    def __init__(self, logger: MlflowEpochLogger | None = None):
+        super().__init__()
+        self.logger = logger
+        self.epochs: list[float] = []
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.epochs.append(time.perf_counter() - self._started)
+
+    def split(self) -> dict[str, float]:
+        if not self.epochs:
+            return {"tracing_s": 0.0, "training_s": 0.0, "logging_s": 0.0}
+        typical = statistics.median(self.epochs[1:]) if len(self.epochs) > 1 else 0.0
+        tracing = max(0.0, self.epochs[0] - typical)
+        logging = self.logger.seconds if self.logger is not None else 0.0
+        return {
+            "tracing_s": tracing,
+            "training_s": max(0.0, sum(self.epochs) - tracing - logging),
+            "logging_s": logging,
+        }
 
 
 class OptunaPruning(keras.callbacks.Callback):

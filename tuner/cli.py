@@ -68,7 +68,7 @@ def config_options(command: Any) -> Any:
 
     for f in reversed([f for f in fields(SearchConfig) if f.metadata["cli"]]):
         meta, flag = f.metadata, "--" + f.name.replace("_", "-")
-        kind = {"int": int, "int | None": int, "float | None": float}.get(str(f.type))
+        kind = {"int": int, "int | None": int, "float": float, "float | None": float}.get(str(f.type))
         extra: dict[str, Any] = {"is_flag": True} if f.type == "bool" else {"type": kind}
         if meta["choices"]:
             extra["type"] = click.Choice(meta["choices"])

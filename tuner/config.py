@@ -55,7 +55,12 @@ class SearchConfig:
         None, "Stop starting trials after this many seconds (optuna).", positive=True
     )
     cv: int = setting(3, "Cross-validation folds (random).", minimum=2)
-    n_jobs: int = setting(1, "Trials (optuna) or fits (random) in parallel.", minimum=1)
+    n_jobs: int = setting(
+        0,
+        "Trials (optuna) or fits (random) in parallel; 0 = one per CPU core. "
+        "--n-jobs 1 repeats a search exactly (see --seed).",
+        minimum=0,
+    )
     sampler: str = setting("tpe", "Optuna sampler.", choices=tuple(SAMPLERS))
     pruner: str = setting("hyperband", "Optuna pruner.", choices=tuple(PRUNERS))
     storage: str | None = setting(
@@ -68,6 +73,19 @@ class SearchConfig:
     name: str | None = setting(None, "Search name = MLflow experiment. Default: <space>-<data>.")
     epochs: int = setting(100, "Maximum epochs per trial.", minimum=1)
     patience: int = setting(10, "EarlyStopping patience, in epochs.", minimum=1)
+    recheck: int = setting(
+        3,
+        "Before the refit, re-check this many of the best trials by cross-validation on "
+        "train + validation rows, and keep the best mean (1 = trust the validation split).",
+        minimum=1,
+    )
+    recheck_folds: int = setting(3, "Folds of that re-check.", minimum=2)
+    test_size: float = setting(
+        0.2,
+        "Share of the rows held out to score the returned model once; 0 gives every row to "
+        "the search (when you keep your own test set).",
+        minimum=0.0,
+    )
     seed: int = setting(
         42,
         "Seeds the split, the sampler and every model (with --study NAME, a search repeats exactly).",
@@ -92,6 +110,8 @@ class SearchConfig:
                 raise TunerError(f"{flag} must be at least {meta['minimum']}, got {value}")
             if meta["positive"] and value <= 0:
                 raise TunerError(f"{flag} must be positive, got {value}")
+        if self.test_size >= 0.5:
+            raise TunerError(f"--test-size must be below 0.5, got {self.test_size}")
         if self.trials is None and self.timeout is None:
             raise TunerError("give --trials, --timeout or both")
         if self.resume and self.study is None:

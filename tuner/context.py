@@ -20,9 +20,6 @@ from tuner.progress import SearchProgress
 from tuner.space import SearchSpace, load_space
 from tuner.tracking import RunTarget
 
-# Batches per call into the compiled graph: cuts Python overhead for small MLPs.
-STEPS_PER_EXECUTION = 8
-
 
 class Inputs(NamedTuple):
     space: SearchSpace
@@ -36,7 +33,7 @@ def load_inputs(config: SearchConfig, space: SearchSpace | None = None) -> Input
     ``space`` replaces reading ``config.space`` (a worker gets it from the study).
     """
     space = space or load_space(config.space)
-    ds = load_dataset(config.data, config.target, config.task, config.seed)
+    ds = load_dataset(config.data, config.target, config.task, config.seed, config.test_size)
     metric = get_metric(config.metric, ds.task)
     if ds.task != "regression" and "loss" in {*space.params, *space.fixed}:
         raise TunerError(f"{space.path}: params.loss: only regression takes a loss; this is a {ds.task} task")
@@ -71,7 +68,6 @@ class SearchContext:
             "metric": self.metric.name,
             "epochs": self.config.epochs,
             "patience": self.config.patience,
-            "steps_per_execution": STEPS_PER_EXECUTION,
             **estimator_params(self.space.fixed),
         }
 

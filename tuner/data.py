@@ -182,10 +182,18 @@ def _fingerprint(X: Any, y: np.ndarray) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def load_dataset(data: str, target: str | None = None, task: str | None = None, seed: int = 42) -> Dataset:
-    """Load ``data`` once per process and split it 60/20/20 with ``seed``.
+def load_dataset(
+    data: str,
+    target: str | None = None,
+    task: str | None = None,
+    seed: int = 42,
+    test_size: float = TEST_FRACTION,
+) -> Dataset:
+    """Load ``data`` once per process and split it train/valid/test with ``seed``.
 
-    Classification splits are stratified, so every split holds every class.
+    The test split is ``test_size`` of the rows (none when 0), validation 20 % of
+    all rows, training the rest: 60/20/20 by default. Classification splits are
+    stratified, so every split holds every class.
     """
     from sklearn.model_selection import train_test_split
 
@@ -200,10 +208,13 @@ def load_dataset(data: str, target: str | None = None, task: str | None = None, 
     stratify = y if task in ("binary", "multiclass") else None
     if stratify is not None and pd.Series(y).value_counts().min() < 3:
         stratify = None  # a class too rare to appear in all three splits
-    X_rest, X_test, y_rest, y_test = train_test_split(
-        X, y, test_size=TEST_FRACTION, random_state=seed, stratify=stratify
-    )
-    valid_share = VALID_FRACTION / (1 - TEST_FRACTION)
+    if test_size > 0:
+        X_rest, X_test, y_rest, y_test = train_test_split(
+            X, y, test_size=test_size, random_state=seed, stratify=stratify
+        )
+    else:
+        X_rest, X_test, y_rest, y_test = X, X[:0], y, y[:0]
+    valid_share = VALID_FRACTION / (1 - test_size)
     X_train, X_valid, y_train, y_valid = train_test_split(
         X_rest,
         y_rest,

@@ -15,36 +15,56 @@ weights and state: ``complete``, ``pruned`` or ``failed`` with the reason.
 from __future__ import annotations
 
 import contextlib
-import gc
 import math
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from tuner.tf_env import keras  # first: it quiets TensorFlow before scikeras imports it
+from tuner.tf_env import keras, tf  # first: it quiets TensorFlow before scikeras imports it
 
 # isort: split
 import numpy as np
 import optuna
+from scikeras.utils.random_state import tensorflow_random_state
 from scikeras.utils.transformers import RegressorTargetEncoder
 from scikeras.wrappers import KerasClassifier, KerasRegressor
+from sklearn.exceptions import NotFittedError
 
-from tuner.callbacks import MlflowEpochLogger, OptunaPruning, StopOnNaN, StopOnSignal
+from tuner.callbacks import (
+    EpochClock,
+    MlflowEpochLogger,
+    OptunaPruning,
+    StopOnNaN,
+    StopOnSignal,
+    ValidationScores,
+)
 from tuner.errors import TrialFailed
 from tuner.metrics import get_metric
-from tuner.model import build_model
+from tuner.model import build_model, predict
 from tuner.space import FIT_PARAMS
 from tuner.tf_internals import forget_custom_gradients, restore_op_determinism
 from tuner.tracking import Run, RunTarget, recorded_run
 
 MODEL_PREFIX = "model__"
+DEFAULT_BATCH_SIZE = 32  # Keras' own default
 
 
 def release_memory() -> None:
-    """Drop Keras' global state and collect garbage, so memory stays flat across trials."""
+    """Drop Keras' global state and collect garbage (Keras does), so memory stays flat across trials."""
     keras.backend.clear_session(free_memory=True)
-    gc.collect()
+
+
+def training_data(X: np.ndarray, y: np.ndarray, sample_weight: Any, batch_size: int) -> Any:
+    """The training rows as an endless, reshuffled stream of batches.
+
+    With ``steps_per_epoch`` given, Keras keeps one iterator over it for the whole
+    fit; over plain arrays it builds a new input pipeline every epoch, which for a
+    small model costs about as much as the epoch itself.
+    """
+    rows = (X, y) if sample_weight is None else (X, y, sample_weight)
+    return tf.data.Dataset.from_tensor_slices(rows).shuffle(len(X)).batch(batch_size).repeat()
 
 
 def estimator_params(values: dict[str, Any]) -> dict[str, Any]:
@@ -84,9 +104,8 @@ class _TrialMixin:
         *,
         task: str = "regression",
         metric: str | None = None,
-        patience: int = 10,
+        patience: int | None = 10,
         validation_fraction: float = 0.2,
-        steps_per_execution: int = 1,
         run_target: RunTarget | None = None,
         pruning_trial: optuna.trial.BaseTrial | None = None,
         verbose: int = 0,
@@ -97,7 +116,6 @@ class _TrialMixin:
         self.metric = metric
         self.patience = patience
         self.validation_fraction = validation_fraction
-        self.steps_per_execution = steps_per_execution
         self.run_target = run_target
         self.pruning_trial = pruning_trial
 
@@ -115,7 +133,7 @@ class _TrialMixin:
             task=self.task,
             input_shape=meta["X_shape_"][1:],
             n_outputs=n_outputs,
-            steps_per_execution=self.steps_per_execution,
+            steps_per_execution=self.steps_per_epoch_,  # one call into the graph per epoch
             **params,
         )
 
@@ -138,31 +156,41 @@ class _TrialMixin:
                 ``validation_fraction`` of the rows is held out (as in CV folds).
             fold_ids: per row, the number of the CV fold it is held out in; the
                 random engine passes it so each fold's run is named after its fold.
+
+        Without validation rows (``validation_fraction=0`` and no ``validation_data``)
+        it trains for exactly ``epochs``, as the refit of the best trial does; so does
+        ``patience=None``, with validation rows watched but no early stop.
         """
         metric = get_metric(self.metric, self.task)
         X, y = np.asarray(X), np.asarray(y)
-        if validation_data is None:
+        if validation_data is None and self.validation_fraction > 0:
             n_valid = max(1, int(round(len(y) * self.validation_fraction)))
             validation_data = (X[-n_valid:], y[-n_valid:])
             X, y = X[:-n_valid], y[:-n_valid]
             if sample_weight is not None:
                 sample_weight = np.asarray(sample_weight)[:-n_valid]
-        X_valid, y_valid = np.asarray(validation_data[0]), np.asarray(validation_data[1])
+        valid = (
+            None
+            if validation_data is None
+            else (np.asarray(validation_data[0]), np.asarray(validation_data[1]))
+        )
         self.n_targets_ = y.shape[1] if y.ndim == 2 else 1  # scikeras passes it to the build as meta
+        self.steps_per_epoch_ = max(1, math.ceil(len(y) / self._batch_size()))
         release_memory()
 
         with self._recorded_run(metric, fold_ids) as run:
             self.run_id_ = run.run_id if run else None  # set first: a caller finds a failed fit's run
-            recorder = keras.callbacks.History()
-            started = time.perf_counter()
+            recorder, started = keras.callbacks.History(), time.perf_counter()
+            callbacks = self._callbacks(metric, recorder, run, valid is not None)
             try:
-                self._train(X, y, sample_weight, X_valid, y_valid, self._callbacks(metric, recorder, run))
-                self.val_score_ = self._check_outcome(recorder.history, metric, X_valid, y_valid)
+                self._train(X, y, sample_weight, valid, callbacks)
+                self.val_score_ = self._check_outcome(recorder.history, metric, valid)
             finally:
                 summary = _summary(recorder.history, metric, started)
                 self.best_epoch_ = int(summary.get("best_epoch", summary["epochs_run"]))
+                self.timing_ = {**callbacks[-1].split(), "fit_s": summary["duration_s"]}
                 if run:
-                    run.metrics.update(summary)
+                    run.metrics.update({**summary, **self.timing_})
             if run:
                 run.metrics["val_score"] = self.val_score_
                 self._log_weights(run)
@@ -180,27 +208,26 @@ class _TrialMixin:
         params.update(task=self.task, metric=metric.name, seed=self.random_state)  # type: ignore[attr-defined]
         return recorded_run(target, params, pruned=(optuna.TrialPruned,))
 
-    def _callbacks(self, metric: Any, recorder: Any, run: Run | None) -> list[keras.callbacks.Callback]:
+    def _callbacks(self, metric: Any, recorder: Any, run: Run | None, validated: bool) -> list:
+        """The trial's callbacks; the last is always the :class:`EpochClock`."""
         # The recorder first, so an epoch is on record even when a later callback prunes it.
-        callbacks = [
-            recorder,
-            keras.callbacks.EarlyStopping(
-                monitor=metric.monitor,
-                mode="max" if metric.greater_is_better else "min",
-                patience=self.patience,
-                restore_best_weights=True,
-            ),
-            StopOnNaN(),
-            StopOnSignal(),
-        ]
-        if run is not None:
-            callbacks.append(MlflowEpochLogger(run.tracking_uri, run.run_id))
-        if self.pruning_trial is not None:
+        callbacks = [recorder, StopOnNaN(), StopOnSignal()]
+        if validated and self.patience is not None:
+            mode = "max" if metric.greater_is_better else "min"
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor=metric.monitor, mode=mode, patience=self.patience, restore_best_weights=True
+                )
+            )
+        logger = MlflowEpochLogger(run.tracking_uri, run.run_id) if run is not None else None
+        if logger is not None:
+            callbacks.append(logger)
+        if self.pruning_trial is not None and validated:
             callbacks.append(OptunaPruning(self.pruning_trial, metric.monitor))
-        return callbacks
+        return [*callbacks, EpochClock(logger)]
 
-    def _train(self, X: Any, y: Any, sample_weight: Any, X_valid: Any, y_valid: Any, callbacks: list) -> None:
-        self._trial_extras = (X_valid, y_valid, callbacks)
+    def _train(self, X: Any, y: Any, sample_weight: Any, valid: tuple | None, callbacks: list) -> None:
+        self._trial_extras = (valid, callbacks)
         try:
             with restore_op_determinism(), forget_custom_gradients():
                 super().fit(X, y, sample_weight=sample_weight)  # type: ignore[misc]
@@ -208,13 +235,15 @@ class _TrialMixin:
             del self._trial_extras
 
     def _check_outcome(
-        self, history: dict[str, list[float]], metric: Any, X_valid: Any, y_valid: Any
-    ) -> float:
-        """The validation score, or TrialFailed when training produced nothing usable."""
+        self, history: dict[str, list[float]], metric: Any, valid: tuple | None
+    ) -> float | None:
+        """The validation score (None without validation rows); TrialFailed if training gave nothing usable."""
         losses = history.get("loss", [])
         if not all(math.isfinite(v) for v in losses):
             raise TrialFailed(f"training diverged: the loss became NaN or inf at epoch {len(losses)}")
-        score = metric.compute(y_valid, self.predict(X_valid))  # type: ignore[attr-defined]
+        if valid is None:
+            return None
+        score = metric.compute(valid[1], self.predict(valid[0]))  # type: ignore[attr-defined]
         if not math.isfinite(score):
             raise TrialFailed(f"the validation {metric.name} is not a number")
         return score
@@ -225,19 +254,51 @@ class _TrialMixin:
             self.model_.save_weights(path)  # type: ignore[attr-defined]
             run.log_file(path, "weights")
 
-    # scikeras' hook between encoding the data and calling Keras' fit.
-    def _fit_keras_model(self, X: Any, y: Any, **kwargs: Any) -> None:
-        X_valid, y_valid, callbacks = self._trial_extras
-        kwargs["validation_data"] = (
-            self.feature_encoder_.transform(X_valid),  # type: ignore[attr-defined]
-            self.target_encoder_.transform(y_valid),  # type: ignore[attr-defined]
-        )
-        own = self._fit_callbacks  # type: ignore[has-type]
-        self._fit_callbacks = [*own, *callbacks]
-        try:
-            super()._fit_keras_model(X, y, **kwargs)  # type: ignore[misc]
-        finally:
-            self._fit_callbacks = own
+    def _batch_size(self) -> int:
+        return int(self.batch_size or DEFAULT_BATCH_SIZE)  # type: ignore[attr-defined]
+
+    # scikeras' hook between encoding the data and calling Keras' fit; ours feeds Keras
+    # one endless stream of batches and validates with one direct model call per epoch.
+    def _fit_keras_model(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any,
+        warm_start: bool,
+        epochs: int,
+        initial_epoch: int,
+        **kwargs: Any,
+    ) -> None:
+        valid, callbacks = self._trial_extras
+        if valid is not None:
+            encoded = (self.feature_encoder_.transform(valid[0]), self.target_encoder_.transform(valid[1]))  # type: ignore[attr-defined]
+            callbacks = [ValidationScores(*encoded, self.task), *callbacks]
+        seeded = (
+            tensorflow_random_state(self._random_state)
+            if self._random_state is not None
+            else contextlib.nullcontext()
+        )  # type: ignore[attr-defined]
+        with seeded:
+            history = self.model_.fit(  # type: ignore[attr-defined]
+                training_data(X, y, sample_weight, self._batch_size()),
+                epochs=initial_epoch + epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=self.steps_per_epoch_,
+                shuffle=False,  # the stream reshuffles itself
+                callbacks=[*self._fit_callbacks, *callbacks],  # type: ignore[has-type]
+                verbose=0,
+            )
+        if not warm_start or not hasattr(self, "history_") or initial_epoch == 0:
+            self.history_ = defaultdict(list)
+        for key, values in history.history.items():
+            self.history_[key] += values
+
+    # scikeras' hook for raw predictions: direct model calls, no input pipeline, no trace.
+    def _predict_raw(self, X: Any, **kwargs: Any) -> np.ndarray:
+        if not self.initialized_:  # type: ignore[attr-defined]
+            raise NotFittedError("Estimator needs to be fit before `predict` can be called")
+        X, _ = self._validate_data(X=X, y=None)  # type: ignore[attr-defined]
+        return predict(self.model_, self.feature_encoder_.transform(X))  # type: ignore[attr-defined]
 
 
 class StandardizedTarget(RegressorTargetEncoder):

@@ -1,20 +1,61 @@
-"""The end of every search, whatever the engine: refit the best, score it once, log it.
+"""The end of every search, whatever the engine: re-check the best, refit, score once, log.
 
-The best parameters are refitted, scored once on the held-out test split (which no
-trial saw), logged as an MLflow model on the search run, and summed up in a
-:class:`SearchResult`, also saved as the run's ``search_result.json``.
+With a few hundred validation rows, the trial that is best on validation is often
+not the best on new rows. So before the refit, the top few complete trials are
+re-checked by K-fold cross-validation over train + validation rows, each trained
+for its own best number of epochs, and the best mean wins (:func:`recheck_fold`,
+:func:`choose`). The winner is refitted on train + validation for that many epochs
+(every row the user gave, but the test split), scored once on the test split (which
+no trial saw), logged as an MLflow model, and summed up in a :class:`SearchResult`.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from tuner.context import SearchContext
-from tuner.engines.base import EngineResult
 from tuner.search_run import library_versions
 from tuner.tracking import COMPLETE, FAILED, PRUNED, Run, log_sklearn_model, log_tags
+
+if TYPE_CHECKING:
+    from tuner.engines.base import EngineResult, TrialRecord
+    from tuner.metrics import Metric
+
+
+@dataclass
+class Candidate:
+    """A complete trial re-checked on K folds of train + validation."""
+
+    number: int
+    params: dict[str, Any]
+    epochs: int  # its best epoch in the search: how long the refit trains
+    value: float  # its validation score in the search
+    scores: list[float] = field(default_factory=list)  # one per fold
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.scores)) if self.scores else self.value
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.scores)) if self.scores else 0.0
+
+
+@dataclass
+class FinalModel:
+    """The returned model, as the finish step leaves it in MLflow."""
+
+    candidate: Candidate
+    candidates: list[Candidate]
+    model_uri: str
+    model_run_id: str
+    test_score: float | None
+    trained_on: str  # which rows trained it
+    seconds: dict[str, float]
 
 
 @dataclass
@@ -25,7 +66,7 @@ class SearchResult:
     direction: str
     best_params: dict[str, Any]
     best_value: float
-    test_score: float
+    test_score: float | None
     trials: list[Any]
     search_run_id: str
     model_run_id: str  # the run of the returned model (best parameters, refitted)
@@ -36,71 +77,157 @@ class SearchResult:
     study: str | None = None
     storage: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    best_trial: int | None = None
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    trained_on: str = ""
+    phases: dict[str, float] = field(default_factory=dict)
+    workers: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def refit_best(ctx: SearchContext, outcome: EngineResult) -> Any:
-    """The best parameters trained again on the train split, early-stopping on validation."""
+def candidates(outcome: EngineResult, metric: Metric, k: int) -> list[Candidate]:
+    """The ``k`` best complete trials (at least the best), best first."""
+    complete = [t for t in outcome.trials if t.state == COMPLETE and t.value is not None]
+    sign = -1.0 if metric.greater_is_better else 1.0
+    ranked = sorted(complete, key=lambda t: sign * t.value) or [outcome.best]  # type: ignore[operator]
+    return [_candidate(t) for t in ranked[: max(1, k)]]
+
+
+def _candidate(trial: TrialRecord) -> Candidate:
+    return Candidate(trial.number, trial.params, max(1, int(trial.best_epoch or 1)), float(trial.value or 0))
+
+
+def _train_and_valid(ctx: SearchContext) -> tuple[Any, np.ndarray]:
+    return np.concatenate([ctx.X_train, ctx.X_valid]), np.concatenate(
+        [ctx.dataset.y_train, ctx.dataset.y_valid]
+    )
+
+
+def _fold_rows(ctx: SearchContext, n_rows: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    X, y = _train_and_valid(ctx)
+    classify = ctx.dataset.task in ("binary", "multiclass")
+    splitter = (StratifiedKFold if classify else KFold)(
+        ctx.config.recheck_folds, shuffle=True, random_state=0
+    )
+    return list(splitter.split(X, y))
+
+
+def recheck_fold(ctx: SearchContext, candidate: Candidate, fold: int) -> float:
+    """The candidate trained on the other folds for its best epochs, scored on ``fold``."""
     from tuner.estimator import estimator_params, make_estimator
 
+    X, y = _train_and_valid(ctx)
+    train, held_out = _fold_rows(ctx, len(y))[fold]
     search_run = ctx.search_run
+    estimator = make_estimator(
+        **{**ctx.estimator_kwargs(), "epochs": candidate.epochs, "patience": None},
+        **estimator_params(candidate.params),
+        random_state=ctx.config.seed + 1000 * fold + candidate.number,
+        run_target=search_run.child(
+            f"recheck-{candidate.number}-fold-{fold}", "recheck", search_run.search_run_id
+        ),
+    )
+    estimator.fit(X[train], y[train], validation_data=(X[held_out], y[held_out]))
+    return float(estimator.val_score_)
+
+
+def choose(metric: Metric, checked: list[Candidate]) -> Candidate:
+    return metric.best(checked, key=lambda c: c.mean)  # type: ignore[return-value]
+
+
+def refit_and_log(ctx: SearchContext, chosen: Candidate, checked: list[Candidate]) -> FinalModel:
+    """Train ``chosen`` on train + validation, score it on the test split, log it as a model."""
+    import time
+
+    from sklearn.pipeline import Pipeline
+
+    from tuner.estimator import estimator_params, make_estimator
+
+    ds, search_run, started = ctx.dataset, ctx.search_run, time.perf_counter()
+    X, y = _train_and_valid(ctx)
     final = make_estimator(
-        **ctx.estimator_kwargs(),
-        **estimator_params(outcome.best.params),
+        **{**ctx.estimator_kwargs(), "epochs": chosen.epochs, "patience": None, "validation_fraction": 0.0},
+        **estimator_params(chosen.params),
         random_state=ctx.config.seed,
         run_target=search_run.child("best-model", "best", search_run.search_run_id),
     )
-    final.fit(ctx.X_train, ctx.dataset.y_train, validation_data=(ctx.X_valid, ctx.dataset.y_valid))
+    final.fit(X, y)
     final.run_target = None  # the pickled model should not point at this store
-    return final
-
-
-def finish(ctx: SearchContext, outcome: EngineResult, search_run: Run) -> SearchResult:
-    """Refit, test, log the model and the result on ``search_run`` (closed by its owner)."""
-    from sklearn.pipeline import Pipeline
-
-    ds, metric = ctx.dataset, ctx.metric
-    final = refit_best(ctx, outcome)
-    test_score = metric.compute(ds.y_test, final.predict(ctx.transform(ds.X_test)))
+    test_score = (
+        ctx.metric.compute(ds.y_test, final.predict(ctx.transform(ds.X_test))) if len(ds.y_test) else None
+    )
+    refitted = time.perf_counter()
     model = (
         Pipeline([("prep", ctx.preprocessor), ("keras", final)]) if ctx.preprocessor is not None else final
     )
     requirements = [f"{lib}=={ver}" for lib, ver in library_versions().items() if lib != "python"]
+    example = ds.X_test[:5] if len(ds.y_test) else ds.X_valid[:5]
     model_uri = log_sklearn_model(
-        search_run.tracking_uri, search_run.run_id, model, ds.X_test[:5], [*requirements, "tuner"]
+        search_run.tracking_uri, search_run.search_run_id, model, example, [*requirements, "tuner"]
     )
+    seconds = {"refit": refitted - started, "model_logging": time.perf_counter() - refitted}
+    trained_on = f"train+valid ({len(y)} rows, {chosen.epochs} epochs)"
+    return FinalModel(chosen, checked, model_uri, final.run_id_, test_score, trained_on, seconds)
+
+
+def summarize(
+    ctx: SearchContext,
+    outcome: EngineResult,
+    final: FinalModel,
+    search_run: Run,
+    phases: dict[str, float],
+    workers: int,
+) -> SearchResult:
+    """The result, also recorded on ``search_run`` (closed by its owner): tags, metrics, JSON."""
+    metric, chosen = ctx.metric, final.candidate
     counts = {s: sum(t.state == s for t in outcome.trials) for s in (COMPLETE, PRUNED, FAILED)}
-    best_params = {**ctx.space.fixed, **outcome.best.params}
+    best_params = {**ctx.space.fixed, **chosen.params}
     result = SearchResult(
         name=ctx.name,
         engine=ctx.config.engine,
         metric=metric.name,
         direction=metric.direction,
         best_params=best_params,
-        best_value=float(outcome.best.value),  # type: ignore[arg-type]
-        test_score=float(test_score),
+        best_value=chosen.value,
+        test_score=final.test_score,
         trials=outcome.trials,
         search_run_id=search_run.run_id,
-        model_run_id=final.run_id_,
-        model_uri=model_uri,
+        model_run_id=final.model_run_id,
+        model_uri=final.model_uri,
         tracking_uri=search_run.tracking_uri,
         experiment_id=ctx.search_run.experiment_id,
-        duration_s=0.0,
+        duration_s=phases["total"],
         study=outcome.study,
         storage=outcome.storage,
         counts=counts,
+        best_trial=chosen.number,
+        candidates=[{**asdict(c), "mean": c.mean, "std": c.std} for c in final.candidates],
+        trained_on=final.trained_on,
+        phases=phases,
+        workers=workers,
     )
-    tags = {f"best.{k}": v for k, v in best_params.items()}
-    tags.update({"best.trial": outcome.best.number, "best.trial_run_id": outcome.best.run_id or ""})
-    tags.update({"best.model_uri": model_uri, "best.model_run_id": final.run_id_})
+    record_result(result, final, search_run)
+    return result
+
+
+def record_result(result: SearchResult, final: FinalModel, search_run: Run) -> None:
+    best = next(t for t in result.trials if t.number == result.best_trial)
+    tags = {f"best.{k}": v for k, v in result.best_params.items()}
+    tags.update({"best.trial": best.number, "best.trial_run_id": best.run_id or ""})
+    tags.update({"best.model_uri": result.model_uri, "best.model_run_id": result.model_run_id})
+    tags["model.trained_on"] = result.trained_on
     log_tags(search_run.tracking_uri, search_run.run_id, tags)
     search_run.log_text(json.dumps(result.to_dict(), indent=2, default=str), "search_result.json")
+    for c in final.candidates:
+        search_run.metrics.update(
+            {f"recheck.trial_{c.number}.mean": c.mean, f"recheck.trial_{c.number}.std": c.std}
+        )
     search_run.metrics.update(
         best_val_score=result.best_value,
-        refit_val_score=final.val_score_,
-        **{f"test_{metric.name}": result.test_score},
-        **{f"n_{k}": float(v) for k, v in counts.items()},
+        **({f"test_{result.metric}": result.test_score} if result.test_score is not None else {}),
+        **{f"n_{k}": float(v) for k, v in result.counts.items()},
     )
-    return result

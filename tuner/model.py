@@ -9,10 +9,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from tuner.choices import ACTIVATIONS, REGRESSION_LOSSES, TASKS
 from tuner.choices import OPTIMIZERS as OPTIMIZER_NAMES
 from tuner.errors import TunerError
 from tuner.tf_env import keras
+
+PREDICT_CHUNK = 8192  # rows per direct model call
 
 
 def _sgd(lr: float, momentum: float) -> keras.optimizers.Optimizer:
@@ -56,22 +60,38 @@ def _choice(kind: str, value: object, allowed: Sequence[str]) -> str:
     return name
 
 
-def _output_and_loss(task: str, n_outputs: int, loss: str | None) -> tuple[str, object, list]:
-    """The output activation, loss and metrics each task needs."""
+def task_metrics(task: str) -> list[keras.metrics.Metric]:
+    """Fresh copies of the metrics a model for ``task`` is compiled with."""
     if task == "regression":
-        loss_name = _choice("regression loss", loss or "mse", REGRESSION_LOSSES)
-        metrics = [
-            keras.metrics.MeanSquaredError(name="mse"),
-            keras.metrics.MeanAbsoluteError(name="mae"),
-        ]
-        return "linear", loss_name, metrics
+        return [keras.metrics.MeanSquaredError(name="mse"), keras.metrics.MeanAbsoluteError(name="mae")]
+    if task == "multiclass":
+        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    return [keras.metrics.BinaryAccuracy(name="accuracy")]  # binary and multilabel
+
+
+def _output_and_loss(task: str, loss: str | None) -> tuple[str, str]:
+    """The output activation and loss each task needs."""
+    if task == "regression":
+        return "linear", _choice("regression loss", loss or "mse", REGRESSION_LOSSES)
     if loss is not None:
         raise TunerError(f"loss={loss!r} is only for regression; {task} uses its own loss")
     if task == "multiclass":
-        metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-        return "softmax", "sparse_categorical_crossentropy", metrics
-    # binary (one sigmoid unit) and multilabel (one sigmoid unit per label)
-    return "sigmoid", "binary_crossentropy", [keras.metrics.BinaryAccuracy(name="accuracy")]
+        return "softmax", "sparse_categorical_crossentropy"
+    return "sigmoid", "binary_crossentropy"  # binary (one unit) and multilabel (one unit per label)
+
+
+def predict(model: keras.Model, X: np.ndarray, chunk: int = PREDICT_CHUNK) -> np.ndarray:
+    """The model's outputs for ``X`` by direct calls, ``chunk`` rows at a time.
+
+    ``model.predict`` builds an input pipeline and traces a predict step on every new
+    model, which for a small model costs far more than the arithmetic.
+    """
+    if len(X) == 0:
+        return np.zeros((0, *model.output_shape[1:]), dtype="float32")
+    parts = [
+        keras.ops.convert_to_numpy(model(X[i : i + chunk], training=False)) for i in range(0, len(X), chunk)
+    ]
+    return np.concatenate(parts)
 
 
 def build_model(
@@ -126,7 +146,7 @@ def build_model(
         raise TunerError(f"dropout must be in [0, 1), got {dropout}")
     if n_outputs < 1:
         raise TunerError(f"n_outputs must be >= 1, got {n_outputs}")
-    output_activation, loss_fn, metrics = _output_and_loss(task, n_outputs, loss)
+    output_activation, loss_fn = _output_and_loss(task, loss)
     units = 1 if task == "binary" else n_outputs
 
     inputs = keras.Input(shape=tuple(int(d) for d in input_shape))
@@ -140,7 +160,7 @@ def build_model(
     model.compile(
         optimizer=OPTIMIZERS[optimizer](learning_rate, momentum),
         loss=loss_fn,
-        metrics=metrics,
+        metrics=task_metrics(task),
         steps_per_execution=int(steps_per_execution),
     )
     return model

@@ -53,10 +53,17 @@ def print_search_result(result: Any, config: Any, console: Console | None = None
     console.print(
         "[bold]Best parameters:[/bold] " + ", ".join(f"{k}={_fmt(v)}" for k, v in result.best_params.items())
     )
+    if len(result.candidates) > 1:
+        console.print(
+            "[bold]Re-checked[/bold] by cross-validation on train + validation rows (mean ± std): "
+            + ", ".join(f"trial {c['number']} {c['mean']:.4f} ± {c['std']:.4f}" for c in result.candidates)
+        )
+    test = "-" if result.test_score is None else f"{result.test_score:.4f}"
     console.print(
-        f"[bold]Validation {result.metric}:[/bold] {result.best_value:.4f}   "
-        f"[bold]Test {result.metric}[/bold] (returned model, held-out split): {result.test_score:.4f}"
+        f"[bold]Validation {result.metric}:[/bold] {result.best_value:.4f} (trial {result.best_trial})   "
+        f"[bold]Test {result.metric}[/bold] (returned model, held-out split): {test}"
     )
+    console.print(f"Returned model trained on {result.trained_on}.")
     console.print(
         f"Finished in {result.duration_s:.0f} s. MLflow: experiment '{result.name}', "
         f"search run {result.search_run_id} in {result.tracking_uri}"

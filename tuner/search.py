@@ -1,4 +1,4 @@
-"""One search, end to end: inputs -> search run -> engine -> refit -> result.
+"""One search, end to end: inputs -> search run -> engine -> finish -> result.
 
 This is the Python API behind ``tuner search``::
 
@@ -9,13 +9,12 @@ This is the Python API behind ``tuner search``::
 
 from __future__ import annotations
 
-import time
-
 from tuner.config import SearchConfig
 from tuner.context import build_context, load_inputs, search_name
 from tuner.engines import make_engine
-from tuner.finish import SearchResult, finish
+from tuner.finish import SearchResult, summarize
 from tuner.progress import SearchProgress
+from tuner.timing import PhaseClock
 from tuner.tracking import open_experiment, recorded_run
 
 __all__ = ["SearchConfig", "SearchResult", "run_search"]
@@ -24,17 +23,21 @@ __all__ = ["SearchConfig", "SearchResult", "run_search"]
 def run_search(config: SearchConfig) -> SearchResult:
     """Run one search and return its result; raise TunerError for the user's mistakes."""
     config.validate()
-    engine = make_engine(config)
-    inputs = load_inputs(config)
-    started = time.perf_counter()
-    experiment = open_experiment(config.tracking_uri, search_name(config, inputs.space, inputs.dataset))
-    search_run = engine.start(experiment, inputs)
-    with recorded_run(search_run, run_id=search_run.search_run_id) as run:
-        with SearchProgress(
-            engine.unit, engine.total(), inputs.metric.name, config.show_progress
-        ) as progress:
-            ctx = build_context(config, search_run, progress, inputs)
-            outcome = engine.run(ctx)
-        result = finish(ctx, outcome, run)
-    result.duration_s = time.perf_counter() - started
-    return result
+    clock = PhaseClock()
+    with make_engine(config) as engine:  # worker processes start here, while the rest sets up
+        with clock.phase("data"):
+            inputs = load_inputs(config)
+        experiment = open_experiment(config.tracking_uri, search_name(config, inputs.space, inputs.dataset))
+        search_run = engine.start(experiment, inputs)
+        with recorded_run(search_run, run_id=search_run.search_run_id) as run:
+            with SearchProgress(
+                engine.unit, engine.total(), inputs.metric.name, config.show_progress
+            ) as progress:
+                ctx = build_context(config, search_run, progress, inputs)
+                clock.mark("startup")
+                with clock.phase("trials"):
+                    outcome = engine.run(ctx)
+                with clock.phase("finish"):
+                    final = engine.finish(ctx, outcome)
+            phases = clock.phases(outcome.trials, final.seconds)
+            return summarize(ctx, outcome, final, run, phases, engine.workers)

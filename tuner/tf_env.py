@@ -17,8 +17,8 @@ from collections.abc import Iterator
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-# Threads TensorFlow may use in this process; worker processes set it so that parallel
-# trials share the cores instead of fighting over them. Unset: TensorFlow's default.
+# Threads TensorFlow may use in this process: worker processes set it (tuner.engines.workers)
+# so that parallel trials share the cores instead of fighting over them. Unset: TensorFlow's default.
 THREADS_ENV = "TUNER_TF_THREADS"
 
 

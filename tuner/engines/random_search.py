@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline
 
 from tuner.context import SearchContext
 from tuner.engines.base import Engine, EngineResult, TrialRecord
+from tuner.engines.workers import usable_cores
 from tuner.errors import TunerError
 from tuner.tracking import (
     COMPLETE,
@@ -52,6 +53,7 @@ class RandomEngine(Engine):
             raise TunerError("--timeout works with --engine optuna only; use --trials")
         if config.trials is None:
             raise TunerError("--engine random needs --trials")
+        self.workers = config.n_jobs or usable_cores()
 
     def settings(self) -> dict[str, int]:
         return {"cv": self.config.cv}
@@ -180,7 +182,7 @@ def _make_search(ctx: SearchContext) -> tuple[LoggedRandomizedSearchCV, np.ndarr
         n_iter=config.trials,
         scoring=ctx.metric.sklearn_scorer(),
         cv=splitter,
-        n_jobs=config.n_jobs,
+        n_jobs=config.n_jobs or usable_cores(),
         refit=False,
         random_state=config.seed,
         error_score=np.nan,

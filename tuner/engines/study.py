@@ -34,6 +34,7 @@ PARENT_RUN_ATTR = "mlflow_parent_run_id"
 RUN_ATTR = "mlflow_run_id"  # a trial's own MLflow run
 REASON_ATTR = "fail_reason"
 BEST_EPOCH_ATTR = "best_epoch"
+TIMING_ATTR = "timing"
 CONFIG_ATTR = "tuner.config"
 SPACE_ATTR = "tuner.space"
 TRACKING_ATTR = "tuner.tracking"  # tracking URI and experiment id of the parent run
@@ -160,6 +161,7 @@ def _record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
         duration_s=duration,
         reason=trial.user_attrs.get(REASON_ATTR, ""),
         best_epoch=trial.user_attrs.get(BEST_EPOCH_ATTR),
+        timing=trial.user_attrs.get(TIMING_ATTR, {}),
     )
 
 

@@ -1,41 +1,113 @@
-"""Optuna trials in worker processes, as the workers of a cluster job would run them.
+"""Optuna trials in a pool of warm worker processes, as the workers of a cluster job run them.
 
-The search process runs no trials itself: it starts ``--n-jobs`` workers, each a
-fresh process that joins the study through its storage, runs its share of trials
-and exits. Processes, not threads: Keras keeps global state per process, and
-TensorFlow trains one model per process best on a few cores. A worker runs at most
-``TRIALS_PER_WORKER`` trials, so a leak in a library (TensorFlow has had several;
-see ``tuner.estimator._forget_custom_gradients``) cannot grow without bound. The
-search process watches the storage to draw progress, and refits the best
-parameters at the end.
+The search process runs no trials itself. :class:`WorkerPool` starts ``--n-jobs``
+processes as the search starts, so they import TensorFlow while the search
+process loads the data and opens MLflow; each then joins the study through its
+storage (:func:`work`), and the same warm processes re-check the best candidates
+and refit the winner at the end. Processes, not threads: Keras keeps global state
+per process. Each process gets an equal share of the cores for TensorFlow's
+thread pools, so parallel trials do not fight over them; small models barely use
+a second thread anyway. Memory stays flat in a long-lived worker (the trial unit
+frees each fit's graphs; ``benchmarks/memory.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import multiprocessing
 import os
 import signal
 import time
+import warnings
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
+from typing import Any
+
+import optuna
 
 from tuner import interrupts
 from tuner.context import SearchContext, build_context, load_inputs
-from tuner.engines.optuna_search import optimize
-from tuner.engines.study import best_value, load_study, read_worker_setup
+from tuner.engines.study import (
+    BEST_EPOCH_ATTR,
+    REASON_ATTR,
+    RUN_ATTR,
+    TIMING_ATTR,
+    best_value,
+    load_study,
+    read_worker_setup,
+)
 from tuner.errors import TunerError
+from tuner.finish import Candidate, FinalModel, recheck_fold, refit_and_log
+from tuner.interrupts import failure_reason, stop_requested
 from tuner.progress import SearchProgress
 
-TRIALS_PER_WORKER = 50
-POLL_SECONDS = 1.0
+TRIALS_PER_WORKER = 50  # trials per task: progress and stops are checked between tasks too
+POLL_SECONDS = 0.5
+THREADS_ENV = "TUNER_TF_THREADS"  # read by tuner.tf_env as TensorFlow starts
 STOP_GRACE_SECONDS = 30.0  # for an interrupted worker to close its MLflow run and trial
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _warm_up(threads: int) -> None:
+    """Initializer of every worker process: thread budget, signals, and the heavy imports."""
+    os.environ[THREADS_ENV] = str(threads)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # idle: the pool stops it; busy: work() handles it
+    import tuner.estimator  # noqa: F401 - TensorFlow, Keras and scikeras, before the first trial
+
+    gc.freeze()  # what the imports made lives as long as the process: later collections skip it
+
+
+def _started() -> int:
+    return os.getpid()
+
+
+class WorkerPool:
+    """``n_jobs`` spawned processes, started at once and kept warm for every task of a search."""
+
+    def __init__(self, n_jobs: int):
+        self.n_jobs = n_jobs
+        threads = max(1, usable_cores() // n_jobs)
+        spawn = multiprocessing.get_context("spawn")  # no inherited TensorFlow or locks
+        self._executor = ProcessPoolExecutor(n_jobs, spawn, initializer=_warm_up, initargs=(threads,))
+        for _ in range(n_jobs):
+            self._executor.submit(_started)  # each submit starts a process now, not at the first task
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        return self._executor.submit(fn, *args)
+
+    def run_all(self, fn: Callable[..., Any], tasks: list[tuple]) -> list[Any]:
+        """``fn(*task)`` for every task, spread over the workers; results in order."""
+        futures = [self.submit(fn, *task) for task in tasks]
+        while not all(f.done() for f in futures):
+            wait(futures, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+            interrupts.check()
+        return [f.result() for f in futures]
+
+    def stop(self) -> None:
+        """Interrupt every busy worker, so each records its trial as failed, then kill what is left."""
+        workers = multiprocessing.active_children()
+        for worker in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker.pid, signal.SIGINT)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+            if worker.is_alive():
+                worker.kill()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass(frozen=True)
 class WorkerTask:
-    """What one worker process needs: the study, and its share of the budget."""
+    """What one worker needs: the study, and its share of the budget."""
 
     study: str
     storage: str
@@ -44,14 +116,9 @@ class WorkerTask:
     sampler_seed: int
 
 
-def work(task: WorkerTask) -> int:
-    """Worker entry point: join the study and run up to ``task.trials`` trials."""
-    with interrupts.handle_signals(raise_at_once=False):  # stop at the next batch, not anywhere
-        return _join_and_optimize(task)
-
-
-def _join_and_optimize(task: WorkerTask) -> int:
-    study = load_study(task.study, task.storage, task.sampler_seed)
+def join(study_name: str, storage_url: str, sampler_seed: int | None = None) -> tuple[Any, SearchContext]:
+    """The study and this process's context, from nothing but the study's name and storage."""
+    study = load_study(study_name, storage_url, sampler_seed)
     setup = read_worker_setup(study)
     inputs = load_inputs(setup.config, setup.space)
     if inputs.dataset.fingerprint != setup.fingerprint:
@@ -60,42 +127,97 @@ def _join_and_optimize(task: WorkerTask) -> int:
             f"(fingerprint {inputs.dataset.fingerprint}, study {setup.fingerprint}); give workers the same file"
         )
     progress = SearchProgress("trials", None, "", enabled=False)
-    ctx = build_context(setup.config, setup.search_run, progress, inputs)
-    if interrupts.stop_requested():  # stopped while starting up: no trial to record
-        return 0
+    return study, build_context(setup.config, setup.search_run, progress, inputs)
+
+
+def work(task: WorkerTask) -> int:
+    """Worker entry point: join the study and run up to ``task.trials`` trials."""
+    with interrupts.handle_signals(raise_at_once=False):  # stop at the next batch, not anywhere
+        study, ctx = join(task.study, task.storage, task.sampler_seed)
+        if interrupts.stop_requested():  # stopped while starting up: no trial to record
+            return 0
+        before = len(study.trials)
+        timeout = None if task.deadline is None else max(0.0, task.deadline - time.time())
+        optimize(ctx, study, task.trials, timeout)
+        return len(study.trials) - before
+
+
+def optimize(ctx: SearchContext, study: optuna.Study, n_trials: int | None, timeout: float | None) -> None:
+    """Run ``n_trials`` more trials (and/or until ``timeout`` seconds) of ``study`` in this process."""
+    from tuner.estimator import estimator_params, make_estimator
+
+    common = ctx.estimator_kwargs()
+    ds = ctx.dataset
+
+    def objective(trial: optuna.Trial) -> float:
+        values = ctx.space.suggest(trial)
+        tags = {"optuna.study": study.study_name, "optuna.trial": str(trial.number)}
+        estimator = make_estimator(
+            **common,
+            **estimator_params(values),
+            random_state=ctx.config.seed + trial.number,
+            run_target=ctx.trial_target(f"trial-{trial.number}", **tags),
+            pruning_trial=trial,
+        )
+        try:
+            estimator.fit(ctx.X_train, ds.y_train, validation_data=(ctx.X_valid, ds.y_valid))
+        except optuna.TrialPruned:
+            raise
+        except (Exception, KeyboardInterrupt) as exc:
+            trial.set_user_attr(REASON_ATTR, failure_reason(exc)[:1000])
+            raise
+        finally:
+            if getattr(estimator, "run_id_", None):
+                trial.set_user_attr(RUN_ATTR, estimator.run_id_)
+            if hasattr(estimator, "timing_"):
+                trial.set_user_attr(TIMING_ATTR, estimator.timing_)
+        trial.set_user_attr(BEST_EPOCH_ATTR, estimator.best_epoch_)
+        return estimator.val_score_
+
     before = len(study.trials)
-    timeout = None if task.deadline is None else max(0.0, task.deadline - time.time())
-    optimize(ctx, study, task.trials, timeout)
-    return len(study.trials) - before
+
+    def on_trial_end(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        ctx.progress.update(len(study.trials) - before, best_value(study))
+        if stop_requested():
+            study.stop()  # no new trial after Ctrl-C or SIGTERM
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        study.optimize(
+            objective,
+            n_trials=n_trials,
+            timeout=timeout,
+            catch=(Exception,),
+            callbacks=[on_trial_end],
+            gc_after_trial=False,  # the trial unit already collects
+        )
 
 
-def _stop_workers() -> None:
-    """Interrupt every worker, so each records its trial as failed, then kill what is left."""
-    workers = multiprocessing.active_children()
-    for worker in workers:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(worker.pid, signal.SIGINT)
-    deadline = time.monotonic() + STOP_GRACE_SECONDS
-    for worker in workers:
-        worker.join(max(0.0, deadline - time.monotonic()))
-        if worker.is_alive():
-            worker.kill()
+def recheck_task(study_name: str, storage_url: str, candidate: Candidate, fold: int) -> float:
+    """Worker entry point: one re-check fold of one candidate (see :mod:`tuner.finish`)."""
+    with interrupts.handle_signals(raise_at_once=False):
+        return recheck_fold(join(study_name, storage_url)[1], candidate, fold)
+
+
+def refit_task(study_name: str, storage_url: str, chosen: Candidate, checked: list[Candidate]) -> FinalModel:
+    """Worker entry point: refit, test and log the chosen candidate (see :mod:`tuner.finish`)."""
+    with interrupts.handle_signals(raise_at_once=False):
+        return refit_and_log(join(study_name, storage_url)[1], chosen, checked)
 
 
 def _batches(trials: int, n_jobs: int) -> list[int]:
-    """Split ``trials`` into per-worker counts: at most TRIALS_PER_WORKER, spread over n_jobs."""
+    """Split ``trials`` into per-task counts: at most TRIALS_PER_WORKER, spread over n_jobs."""
     size = max(1, min(TRIALS_PER_WORKER, math.ceil(trials / n_jobs)))
     return [min(size, trials - start) for start in range(0, trials, size)]
 
 
-def run_in_workers(ctx: SearchContext, study_name: str, storage_url: str) -> None:
-    """Run ``trials`` trials (and/or until ``timeout``) of the study in recycled worker processes."""
+def run_in_workers(pool: WorkerPool, ctx: SearchContext, study_name: str, storage_url: str) -> None:
+    """Run ``trials`` trials (and/or until ``timeout``) of the study in the pool's workers."""
     config = ctx.config
     deadline = None if config.timeout is None else time.time() + config.timeout
-    batches = _batches(config.trials, config.n_jobs) if config.trials else None
+    batches = _batches(config.trials, pool.n_jobs) if config.trials else None
     study = load_study(study_name, storage_url)
     before = {t.number for t in study.get_trials(deepcopy=False)}
-    spawn = multiprocessing.get_context("spawn")  # no inherited TensorFlow or locks
     submitted = 0
     running: set[Future] = set()
 
@@ -104,32 +226,23 @@ def run_in_workers(ctx: SearchContext, study_name: str, storage_url: str) -> Non
             return submitted < len(batches)
         return deadline is not None and time.time() < deadline
 
-    with ProcessPoolExecutor(max_workers=config.n_jobs, mp_context=spawn, max_tasks_per_child=1) as pool:
-        try:
-            while True:
-                while len(running) < config.n_jobs and more_work():
-                    count = batches[submitted] if batches is not None else TRIALS_PER_WORKER
-                    task = WorkerTask(
-                        study_name, storage_url, count, deadline, config.seed + 7919 * submitted
-                    )
-                    running.add(pool.submit(work, task))
-                    submitted += 1
-                if not running:
-                    break
-                finished, running = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
-                interrupts.check()
-                for future in finished:
-                    future.result()  # a worker's exception ends the search here
-                new = [
-                    t
-                    for t in study.get_trials(deepcopy=False)
-                    if t.number not in before and t.state.is_finished()
-                ]
-                states = {
-                    "pruned": sum(t.state.name == "PRUNED" for t in new),
-                    "failed": sum(t.state.name == "FAIL" for t in new),
-                }
-                ctx.progress.update(len(new), best_value(study), states)
-        except BaseException:  # Ctrl-C, SIGTERM, or a worker's error
-            _stop_workers()
-            raise
+    while True:
+        while len(running) < pool.n_jobs and more_work():
+            count = batches[submitted] if batches is not None else TRIALS_PER_WORKER
+            task = WorkerTask(study_name, storage_url, count, deadline, config.seed + 7919 * submitted)
+            running.add(pool.submit(work, task))
+            submitted += 1
+        if not running:
+            return
+        finished, running = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+        interrupts.check()
+        for future in finished:
+            future.result()  # a worker's exception ends the search here
+        new = [
+            t for t in study.get_trials(deepcopy=False) if t.number not in before and t.state.is_finished()
+        ]
+        states = {
+            "pruned": sum(t.state.name == "PRUNED" for t in new),
+            "failed": sum(t.state.name == "FAIL" for t in new),
+        }
+        ctx.progress.update(len(new), best_value(study), states)

@@ -1,0 +1,49 @@
+"""Where a search's time goes: its phases, reported in the result and read by the benchmarks.
+
+Wall-clock phases of the search process (start-up from the moment the process
+started, data, trials, finish) and, summed over every trial in every worker
+process, where the trials spent theirs (tracing each new model, training, MLflow
+logging, and the rest: building, storage and run bookkeeping).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psutil
+
+TRIAL_PARTS = ("tracing_s", "training_s", "logging_s")
+
+
+class PhaseClock:
+    def __init__(self) -> None:
+        self.process_started = psutil.Process().create_time()  # wall-clock seconds
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = time.perf_counter() - started
+
+    def mark(self, name: str) -> None:
+        """Record the time since the process started, as phase ``name``."""
+        self.seconds[name] = time.time() - self.process_started
+
+    def phases(self, trials: list[Any], final_seconds: dict[str, float]) -> dict[str, float]:
+        """Every phase in seconds; trial parts are summed over worker processes."""
+        out = dict(self.seconds)
+        for part in TRIAL_PARTS:
+            out[part.removesuffix("_s")] = sum(t.timing.get(part, 0.0) for t in trials)
+        fits = sum(t.timing.get("fit_s", 0.0) for t in trials)
+        out["trial_other"] = max(0.0, sum(t.duration_s or 0.0 for t in trials) - fits)
+        out.update(final_seconds)
+        if "finish" in out:
+            out["recheck"] = max(0.0, out["finish"] - sum(final_seconds.values()))
+        out["total"] = time.time() - self.process_started
+        return {k: round(v, 3) for k, v in out.items()}
