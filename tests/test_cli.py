@@ -131,15 +131,17 @@ def test_optuna_worker_processes_share_one_study():
     runs = child_runs(client, result, "trial")
     assert sorted(r.info.run_name for r in runs) == [f"trial-{i}" for i in range(4)]
     assert all(r.data.tags["tuner.state"] == "complete" for r in runs)
+    assert len({r.data.tags["tuner.worker"] for r in runs}) == 2, "both workers ran trials"
 
 
 def test_the_same_seed_gives_the_same_search(tmp_path, monkeypatch):
     # Same study name in two fresh stores: Hyperband's brackets hash the study name.
+    # One worker: the reproducible setting (parallel trials finish in a varying order).
     results = []
     for store in ("first", "second"):
         (tmp_path / store).mkdir()
         monkeypatch.chdir(tmp_path / store)
-        results.append(search_json("--trials", "3", "--study", "seeded", "--seed", "7"))
+        results.append(search_json("--trials", "3", "--study", "seeded", "--seed", "7", "--n-jobs", "1"))
     first, second = results
     assert [t["params"] for t in first["trials"]] == [t["params"] for t in second["trials"]]
     assert [t["state"] for t in first["trials"]] == [t["state"] for t in second["trials"]]

@@ -55,13 +55,3 @@ def test_a_study_where_nothing_completes_says_so(tracking_uri, tmp_path):
     with pytest.raises(TunerError, match=r"no trial of study .* completed \(2 ended\)"):
         optimize(ctx, study, ctx.config.trials, None)
         collect(study)
-
-
-def test_trials_are_split_into_recycled_workers():
-    from tuner.engines.workers import TRIALS_PER_WORKER, _batches
-
-    assert _batches(20, 1) == [20]
-    assert _batches(20, 2) == [10, 10]
-    assert _batches(7, 2) == [4, 3]
-    assert _batches(130, 1) == [TRIALS_PER_WORKER, TRIALS_PER_WORKER, 130 - 2 * TRIALS_PER_WORKER]
-    assert sum(_batches(101, 3)) == 101 and max(_batches(101, 3)) <= TRIALS_PER_WORKER

@@ -13,7 +13,7 @@ import optuna
 from tuner import interrupts
 from tuner.model import predict, task_metrics
 from tuner.tf_env import keras
-from tuner.tracking import log_metrics
+from tuner.tracking import Run
 
 
 class ValidationScores(keras.callbacks.Callback):
@@ -45,16 +45,14 @@ class ValidationScores(keras.callbacks.Callback):
 class MlflowEpochLogger(keras.callbacks.Callback):
     """Log every Keras metric of an epoch in one batched MLflow call, step = epoch (1-based)."""
 
-    def __init__(self, tracking_uri: str, run_id: str):
+    def __init__(self, run: Run):
         super().__init__()
-        self.tracking_uri = tracking_uri
-        self.run_id = run_id
-
+        self.run = run
         self.seconds = 0.0  # spent logging, for the trial's time split
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         started = time.perf_counter()
-        log_metrics(self.tracking_uri, self.run_id, dict(logs or {}), step=epoch + 1)
+        self.run.log_epoch(dict(logs or {}), step=epoch + 1)
         self.seconds += time.perf_counter() - started
 
 

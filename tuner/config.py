@@ -36,9 +36,7 @@ def setting(
 class SearchConfig:
     """Everything a search needs; ``tuner search`` has one option per field."""
 
-    space: str = setting(
-        "mlp_classification", "Search-space YAML file, or the name of a shipped one (see `tuner spaces`)."
-    )
+    space: str = setting("mlp", "Search-space YAML file, or the name of a shipped one (see `tuner spaces`).")
     data: str = setting(
         "digits",
         "Bundled dataset (digits, breast_cancer, wine, iris, diabetes), online one "
@@ -50,7 +48,7 @@ class SearchConfig:
     task: str | None = setting(None, "Override the task inferred from the target.", choices=TASKS)
     metric: str | None = setting(None, "accuracy (classification), mse or mae (regression). Default by task.")
     engine: str = setting("optuna", "Search engine.", choices=tuple(ENGINES))
-    trials: int | None = setting(20, "Trials to run (optuna) or candidates to sample (random).", minimum=1)
+    trials: int | None = setting(15, "Trials to run (optuna) or candidates to sample (random).", minimum=1)
     timeout: float | None = setting(
         None, "Stop starting trials after this many seconds (optuna).", positive=True
     )
@@ -71,15 +69,15 @@ class SearchConfig:
     study: str | None = setting(None, "Optuna study name. Default: <name>-<timestamp>.")
     resume: bool = setting(False, "Add trials to the existing --study instead of starting one.")
     name: str | None = setting(None, "Search name = MLflow experiment. Default: <space>-<data>.")
-    epochs: int = setting(100, "Maximum epochs per trial.", minimum=1)
-    patience: int = setting(10, "EarlyStopping patience, in epochs.", minimum=1)
+    epochs: int = setting(30, "Maximum epochs per trial.", minimum=1)
+    patience: int = setting(5, "EarlyStopping patience on the validation loss, in epochs.", minimum=1)
     recheck: int = setting(
         3,
         "Before the refit, re-check this many of the best trials by cross-validation on "
         "train + validation rows, and keep the best mean (1 = trust the validation split).",
         minimum=1,
     )
-    recheck_folds: int = setting(3, "Folds of that re-check.", minimum=2)
+    recheck_folds: int = setting(2, "Folds of that re-check.", minimum=2)
     test_size: float = setting(
         0.2,
         "Share of the rows held out to score the returned model once; 0 gives every row to "

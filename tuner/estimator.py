@@ -49,6 +49,10 @@ from tuner.tracking import Run, RunTarget, recorded_run
 
 MODEL_PREFIX = "model__"
 DEFAULT_BATCH_SIZE = 32  # Keras' own default
+# EarlyStopping watches the validation loss, as Keras does by default: it is smooth where
+# accuracy moves in steps of one validation row, so it stops later and better. The trial's
+# score (and what the pruner sees) stays the search metric, at the restored epoch.
+EARLY_STOPPING_MONITOR = "val_loss"
 
 
 def release_memory() -> None:
@@ -83,15 +87,18 @@ def _json_scalar(value: Any) -> Any:
 
 
 def _summary(history: dict[str, list[float]], metric: Any, started: float) -> dict[str, float]:
-    """Final metrics of a trial: duration, epochs run, the best epoch and its value."""
-    curve = history.get(metric.monitor) or []
+    """Final metrics of a trial: duration, epochs run, the best epoch (lowest validation
+    loss: the weights EarlyStopping restores) and the metric there."""
+    losses = history.get(EARLY_STOPPING_MONITOR) or []
     summary = {
         "duration_s": time.perf_counter() - started,
         "epochs_run": float(len(history.get("loss", []))),
     }
-    if curve:
-        best = int(np.argmax(curve) if metric.greater_is_better else np.argmin(curve))
-        summary.update(best_epoch=best + 1.0, **{f"best_{metric.monitor}": float(curve[best])})
+    if losses:
+        best = int(np.argmin(losses))
+        summary["best_epoch"] = best + 1.0
+        if len(history.get(metric.monitor) or []) > best:
+            summary[f"best_{metric.monitor}"] = float(history[metric.monitor][best])
     return summary
 
 
@@ -188,7 +195,8 @@ class _TrialMixin:
             finally:
                 summary = _summary(recorder.history, metric, started)
                 self.best_epoch_ = int(summary.get("best_epoch", summary["epochs_run"]))
-                self.timing_ = {**callbacks[-1].split(), "fit_s": summary["duration_s"]}
+                clock = next(c for c in callbacks if isinstance(c, EpochClock))
+                self.timing_ = {**clock.split(), "fit_s": summary["duration_s"]}
                 if run:
                     run.metrics.update({**summary, **self.timing_})
             if run:
@@ -209,22 +217,25 @@ class _TrialMixin:
         return recorded_run(target, params, pruned=(optuna.TrialPruned,))
 
     def _callbacks(self, metric: Any, recorder: Any, run: Run | None, validated: bool) -> list:
-        """The trial's callbacks; the last is always the :class:`EpochClock`."""
+        """The trial's callbacks, in the order Keras must call them."""
         # The recorder first, so an epoch is on record even when a later callback prunes it.
         callbacks = [recorder, StopOnNaN(), StopOnSignal()]
         if validated and self.patience is not None:
-            mode = "max" if metric.greater_is_better else "min"
             callbacks.append(
                 keras.callbacks.EarlyStopping(
-                    monitor=metric.monitor, mode=mode, patience=self.patience, restore_best_weights=True
+                    monitor=EARLY_STOPPING_MONITOR,
+                    mode="min",
+                    patience=self.patience,
+                    restore_best_weights=True,
                 )
             )
-        logger = MlflowEpochLogger(run.tracking_uri, run.run_id) if run is not None else None
+        logger = MlflowEpochLogger(run) if run is not None else None
         if logger is not None:
             callbacks.append(logger)
+        callbacks.append(EpochClock(logger))  # before the pruner, which may end the epoch by raising
         if self.pruning_trial is not None and validated:
             callbacks.append(OptunaPruning(self.pruning_trial, metric.monitor))
-        return [*callbacks, EpochClock(logger)]
+        return callbacks
 
     def _train(self, X: Any, y: Any, sample_weight: Any, valid: tuple | None, callbacks: list) -> None:
         self._trial_extras = (valid, callbacks)

@@ -24,9 +24,9 @@ def run_search(config: SearchConfig) -> SearchResult:
     """Run one search and return its result; raise TunerError for the user's mistakes."""
     config.validate()
     clock = PhaseClock()
+    with clock.phase("data"):
+        inputs = load_inputs(config)  # first: most mistakes show here, before any worker starts
     with make_engine(config) as engine:  # worker processes start here, while the rest sets up
-        with clock.phase("data"):
-            inputs = load_inputs(config)
         experiment = open_experiment(config.tracking_uri, search_name(config, inputs.space, inputs.dataset))
         search_run = engine.start(experiment, inputs)
         with recorded_run(search_run, run_id=search_run.search_run_id) as run:

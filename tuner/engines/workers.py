@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import math
 import multiprocessing
 import os
 import signal
+import socket
 import time
 import warnings
 from collections.abc import Callable
@@ -44,7 +44,8 @@ from tuner.finish import Candidate, FinalModel, recheck_fold, refit_and_log
 from tuner.interrupts import failure_reason, stop_requested
 from tuner.progress import SearchProgress
 
-TRIALS_PER_WORKER = 50  # trials per task: progress and stops are checked between tasks too
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"  # which process ran a trial, on its run
+UNLIMITED = 2**62  # trials, when only a timeout bounds the search
 POLL_SECONDS = 0.5
 THREADS_ENV = "TUNER_TF_THREADS"  # read by tuner.tf_env as TensorFlow starts
 STOP_GRACE_SECONDS = 30.0  # for an interrupted worker to close its MLflow run and trial
@@ -54,8 +55,15 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _warm_up(threads: int) -> None:
+# In a pool's worker: the trials the pool may still start, shared by all its workers, so
+# that each takes the next trial when it is free and none idles while another has a queue.
+_tickets: Any = None
+
+
+def _warm_up(threads: int, tickets: Any) -> None:
     """Initializer of every worker process: thread budget, signals, and the heavy imports."""
+    global _tickets
+    _tickets = tickets
     os.environ[THREADS_ENV] = str(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # idle: the pool stops it; busy: work() handles it
     import tuner.estimator  # noqa: F401 - TensorFlow, Keras and scikeras, before the first trial
@@ -74,7 +82,10 @@ class WorkerPool:
         self.n_jobs = n_jobs
         threads = max(1, usable_cores() // n_jobs)
         spawn = multiprocessing.get_context("spawn")  # no inherited TensorFlow or locks
-        self._executor = ProcessPoolExecutor(n_jobs, spawn, initializer=_warm_up, initargs=(threads,))
+        self.tickets = spawn.Value("q", 0)
+        self._executor = ProcessPoolExecutor(
+            n_jobs, spawn, initializer=_warm_up, initargs=(threads, self.tickets)
+        )
         for _ in range(n_jobs):
             self._executor.submit(_started)  # each submit starts a process now, not at the first task
 
@@ -91,7 +102,8 @@ class WorkerPool:
 
     def stop(self) -> None:
         """Interrupt every busy worker, so each records its trial as failed, then kill what is left."""
-        workers = multiprocessing.active_children()
+        # The executor's own processes: other children (joblib's, say) are not ours to stop.
+        workers = list(self._executor._processes.values())
         for worker in workers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(worker.pid, signal.SIGINT)
@@ -107,13 +119,26 @@ class WorkerPool:
 
 @dataclass(frozen=True)
 class WorkerTask:
-    """What one worker needs: the study, and its share of the budget."""
+    """What one worker needs: the study, and its budget."""
 
     study: str
     storage: str
-    trials: int | None
+    trials: int | None  # None in a pool: its workers share the pool's tickets
     deadline: float | None  # wall-clock time (time.time()) after which no trial starts
     sampler_seed: int
+
+
+def _may_start(task: WorkerTask, started: int) -> bool:
+    """Whether this worker may start another trial: budget, deadline and stop request allow it."""
+    if stop_requested() or (task.deadline is not None and time.time() >= task.deadline):
+        return False
+    if task.trials is not None:
+        return started < task.trials
+    with _tickets.get_lock():
+        if _tickets.value <= 0:
+            return False
+        _tickets.value -= 1
+        return True
 
 
 def join(study_name: str, storage_url: str, sampler_seed: int | None = None) -> tuple[Any, SearchContext]:
@@ -131,15 +156,14 @@ def join(study_name: str, storage_url: str, sampler_seed: int | None = None) -> 
 
 
 def work(task: WorkerTask) -> int:
-    """Worker entry point: join the study and run up to ``task.trials`` trials."""
+    """Worker entry point: join the study and run trials while the budget allows; return how many."""
     with interrupts.handle_signals(raise_at_once=False):  # stop at the next batch, not anywhere
         study, ctx = join(task.study, task.storage, task.sampler_seed)
-        if interrupts.stop_requested():  # stopped while starting up: no trial to record
-            return 0
-        before = len(study.trials)
-        timeout = None if task.deadline is None else max(0.0, task.deadline - time.time())
-        optimize(ctx, study, task.trials, timeout)
-        return len(study.trials) - before
+        started = 0
+        while _may_start(task, started):
+            optimize(ctx, study, 1, None)
+            started += 1
+        return started
 
 
 def optimize(ctx: SearchContext, study: optuna.Study, n_trials: int | None, timeout: float | None) -> None:
@@ -151,7 +175,11 @@ def optimize(ctx: SearchContext, study: optuna.Study, n_trials: int | None, time
 
     def objective(trial: optuna.Trial) -> float:
         values = ctx.space.suggest(trial)
-        tags = {"optuna.study": study.study_name, "optuna.trial": str(trial.number)}
+        tags = {
+            "optuna.study": study.study_name,
+            "optuna.trial": str(trial.number),
+            "tuner.worker": WORKER_ID,
+        }
         estimator = make_estimator(
             **common,
             **estimator_params(values),
@@ -205,35 +233,19 @@ def refit_task(study_name: str, storage_url: str, chosen: Candidate, checked: li
         return refit_and_log(join(study_name, storage_url)[1], chosen, checked)
 
 
-def _batches(trials: int, n_jobs: int) -> list[int]:
-    """Split ``trials`` into per-task counts: at most TRIALS_PER_WORKER, spread over n_jobs."""
-    size = max(1, min(TRIALS_PER_WORKER, math.ceil(trials / n_jobs)))
-    return [min(size, trials - start) for start in range(0, trials, size)]
-
-
 def run_in_workers(pool: WorkerPool, ctx: SearchContext, study_name: str, storage_url: str) -> None:
     """Run ``trials`` trials (and/or until ``timeout``) of the study in the pool's workers."""
     config = ctx.config
     deadline = None if config.timeout is None else time.time() + config.timeout
-    batches = _batches(config.trials, pool.n_jobs) if config.trials else None
+    pool.tickets.value = config.trials if config.trials is not None else UNLIMITED
     study = load_study(study_name, storage_url)
     before = {t.number for t in study.get_trials(deepcopy=False)}
-    submitted = 0
-    running: set[Future] = set()
-
-    def more_work() -> bool:
-        if batches is not None:
-            return submitted < len(batches)
-        return deadline is not None and time.time() < deadline
-
-    while True:
-        while len(running) < pool.n_jobs and more_work():
-            count = batches[submitted] if batches is not None else TRIALS_PER_WORKER
-            task = WorkerTask(study_name, storage_url, count, deadline, config.seed + 7919 * submitted)
-            running.add(pool.submit(work, task))
-            submitted += 1
-        if not running:
-            return
+    tasks = [
+        WorkerTask(study_name, storage_url, None, deadline, config.seed + 7919 * i)
+        for i in range(pool.n_jobs)
+    ]
+    running = {pool.submit(work, task) for task in tasks}
+    while running:
         finished, running = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
         interrupts.check()
         for future in finished:

@@ -1,0 +1,367 @@
+"""Compare `tuner search` (its defaults) with the hand-written baseline and the book's recipe.
+
+Why: a claim such as "tuner finds as good a model as a hand-written Optuna loop, in
+about the same time" needs figures on several datasets and seeds, measured the same
+way for every contender. This harness produces them.
+
+    python benchmarks/compare.py --quick                  # digits, one seed (a few minutes)
+    python benchmarks/compare.py                          # everything (hours on 2 cores)
+    python benchmarks/compare.py --datasets wine,diabetes --seeds 2
+    python benchmarks/compare.py --resume                 # go on after an interruption
+    python benchmarks/compare.py --report-only            # tables from the results file
+
+Datasets: bundled digits, breast_cancer, wine, diabetes (5 seeds) and two generated
+ones, classification20k and friedman20k (3 seeds), written once as CSV files into
+benchmarks/.data/. Each seed gives its own split (tuner's --seed). Contenders, each a
+fresh process in a fresh temporary working directory (so tuner's ./mlruns is fresh),
+interleaved within a seed, the first one alternating from seed to seed:
+
+- tuner:    `tuner search --data ... [--target target] --seed S --output json --quiet`
+- baseline: benchmarks/baseline.py (plain Keras + Optuna, fixed)
+- recipe:   benchmarks/recipe.py (scikeras + RandomizedSearchCV), bundled datasets, first seed only
+
+Per run: wall seconds (launch to exit), CPU seconds of the whole process tree (from
+os.wait4), CPU use = CPU / wall, the test score (accuracy, or R2 for regression: tuner's
+test MSE becomes 1 - MSE / var(y_test)), trials per minute and, when tuner reports them,
+its phase timings and worker count. Each run is appended as one JSON line to --out as
+soon as it ends; a failed run is recorded with the tail of its stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DATA_DIR = HERE / ".data"
+DEFAULT_OUT = HERE / "results" / "compare.jsonl"
+
+BUNDLED = ["digits", "breast_cancer", "wine", "diabetes"]
+GENERATED = ["classification20k", "friedman20k"]
+SEEDS = [42, 43, 44, 45, 46]
+SEEDS_PER_DATASET = {"bundled": 5, "generated": 3}
+CONTENDERS = ["tuner", "baseline", "recipe"]
+STDERR_TAIL = 2000
+
+
+# --- datasets -------------------------------------------------------------------------
+
+
+def generated_csv(name: str) -> Path:
+    """Write a generated dataset once as CSV (target column `target`); return its path."""
+    path = DATA_DIR / f"{name}.csv"
+    if path.exists():
+        return path
+    import pandas as pd
+    from sklearn.datasets import make_classification, make_friedman1
+
+    if name == "classification20k":
+        X, y = make_classification(
+            n_samples=20000, n_features=20, n_informative=10, n_redundant=5, random_state=0
+        )
+    else:
+        X, y = make_friedman1(n_samples=20000, noise=1.0, random_state=0)
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    (DATA_DIR / ".gitignore").write_text("*\n")  # a cache: nothing here goes into git
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+    frame["target"] = y
+    frame.to_csv(path, index=False)
+    return path
+
+
+def data_and_target(dataset: str) -> tuple[str, str | None]:
+    """What tuner's --data and --target get for a dataset."""
+    if dataset in BUNDLED:
+        return dataset, None
+    return str(generated_csv(dataset)), "target"
+
+
+def data_args(dataset: str) -> list[str]:
+    """The --data (and --target) arguments every contender gets for a dataset."""
+    data, target = data_and_target(dataset)
+    return ["--data", data] if target is None else ["--data", data, "--target", target]
+
+
+def test_variance(dataset: str, seed: int) -> float:
+    """Population variance of the test target of tuner's split: R2's denominator."""
+    from tuner.data import load_dataset
+
+    data, target = data_and_target(dataset)
+    return float(np.var(load_dataset(data, target, None, seed).y_test))
+
+
+# --- running one contender ------------------------------------------------------------
+
+
+def command(contender: str, dataset: str, seed: int) -> list[str]:
+    common = [*data_args(dataset), "--seed", str(seed), "--output", "json"]
+    if contender == "tuner":
+        return [sys.executable, "-m", "tuner", "search", *common, "--quiet"]
+    return [sys.executable, str(HERE / f"{contender}.py"), *common]
+
+
+def launch(cmd: list[str]) -> dict[str, Any]:
+    """Run cmd in a fresh temporary directory: returncode, stdout, stderr, wall and CPU seconds."""
+    with tempfile.TemporaryDirectory(prefix="tuner-compare-") as workdir:
+        out_path, err_path = Path(workdir) / "stdout.txt", Path(workdir) / "stderr.txt"
+        with open(out_path, "w") as out, open(err_path, "w") as err:
+            started = time.perf_counter()
+            process = subprocess.Popen(cmd, cwd=workdir, stdout=out, stderr=err)
+            # wait4's rusage covers the child and every descendant it reaped (worker processes).
+            _, status, usage = os.wait4(process.pid, 0)
+            wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        return {
+            "returncode": process.returncode,
+            "stdout": out_path.read_text(),
+            "stderr": err_path.read_text(),
+            "wall_s": wall,
+            "cpu_s": usage.ru_utime + usage.ru_stime,
+        }
+
+
+def parse_json(stdout: str) -> dict[str, Any]:
+    """The JSON object a contender printed: the whole stdout, or from the first line `{`."""
+    try:
+        return json.loads(stdout)
+    except json.JSONDecodeError:
+        lines = stdout.splitlines()
+        start = next(i for i, line in enumerate(lines) if line.startswith("{"))
+        return json.loads("\n".join(lines[start:]))
+
+
+def score_of(contender: str, found: dict[str, Any], dataset: str, seed: int) -> tuple[str, float | None]:
+    """(score name, test score): accuracy, or R2 for regression."""
+    if contender != "tuner":
+        return found["score_name"], found["test_score"]
+    metric = found["metric"]
+    if metric == "mse":
+        return "r2", 1.0 - found["test_score"] / test_variance(dataset, seed)
+    if metric == "accuracy":
+        return "accuracy", found["test_score"]
+    return metric, None  # mae and others have no R2
+
+
+def run_one(contender: str, dataset: str, seed: int) -> dict[str, Any]:
+    """Run one contender on one split; the record appended to the results file."""
+    record: dict[str, Any] = {"dataset": dataset, "seed": seed, "contender": contender}
+    ran = launch(command(contender, dataset, seed))
+    wall = ran["wall_s"]
+    record.update(
+        wall_s=round(wall, 2),
+        cpu_s=round(ran["cpu_s"], 2),
+        cpu_use=round(ran["cpu_s"] / wall, 2),
+        returncode=ran["returncode"],
+    )
+    try:
+        if ran["returncode"] != 0:
+            raise RuntimeError(f"exit status {ran['returncode']}")
+        found = parse_json(ran["stdout"])
+        score_name, score = score_of(contender, found, dataset, seed)
+        trials = len(found["trials"]) if isinstance(found["trials"], list) else found["trials"]
+        record.update(
+            score_name=score_name,
+            test_score=score,
+            trials=trials,
+            trials_per_min=round(trials / wall * 60, 2),
+            phases=found.get("phases"),
+            workers=found.get("workers"),
+            counts=found.get("counts")
+            or {"complete": found.get("n_complete"), "pruned": found.get("n_pruned")},
+        )
+    except Exception as exc:  # noqa: BLE001 - any failure is recorded, the harness goes on
+        record.update(test_score=None, error=f"{type(exc).__name__}: {exc}", stderr_tail=ran["stderr"][-STDERR_TAIL:])
+    return record
+
+
+# --- the plan and the results file ----------------------------------------------------
+
+
+def seeds_for(dataset: str, n_seeds: int | None) -> list[int]:
+    kind = "bundled" if dataset in BUNDLED else "generated"
+    return SEEDS[: n_seeds or SEEDS_PER_DATASET[kind]]
+
+
+def plan(datasets: list[str], n_seeds: int | None) -> list[tuple[str, int, str]]:
+    """(dataset, seed, contender) in running order: contenders interleaved, first one alternating."""
+    runs = []
+    for dataset in datasets:
+        for index, seed in enumerate(seeds_for(dataset, n_seeds)):
+            contenders = ["tuner", "baseline"]
+            if dataset in BUNDLED and index == 0:
+                contenders.append("recipe")
+            shift = index % len(contenders)
+            runs += [(dataset, seed, c) for c in contenders[shift:] + contenders[:shift]]
+    return runs
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def append_record(path: Path, record: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def succeeded(record: dict[str, Any]) -> bool:
+    return record.get("returncode") == 0 and "error" not in record
+
+
+# --- the report -----------------------------------------------------------------------
+
+
+def median(values: list[float]) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def latest_successes(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The last successful record of each (dataset, seed, contender)."""
+    latest = {(r["dataset"], r["seed"], r["contender"]): r for r in records if succeeded(r)}
+    return list(latest.values())
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over the runs of one contender on one dataset."""
+    return {
+        "runs": len(runs),
+        "wall_s": median([r["wall_s"] for r in runs]),
+        "score": median([r["test_score"] for r in runs]),
+        "trials_per_min": median([r["trials_per_min"] for r in runs]),
+        "cpu_use": median([r["cpu_use"] for r in runs]),
+    }
+
+
+def phase_summary(runs: list[dict[str, Any]]) -> tuple[dict[str, float], float | None, float | None]:
+    """tuner's median seconds per phase, median workers, median share of wall outside training."""
+    with_phases = [r for r in runs if r.get("phases")]
+    names = sorted({name for r in with_phases for name in r["phases"]})
+    phases = {name: median([r["phases"].get(name) for r in with_phases]) for name in names}
+    workers = median([r.get("workers") for r in runs])
+    outside = median(
+        [
+            1 - r["phases"].get("training", 0.0) / (r["wall_s"] * (r.get("workers") or 1))
+            for r in with_phases
+        ]
+    )
+    return phases, workers, outside
+
+
+def print_dataset(dataset: str, runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    seeds = sorted({r["seed"] for r in runs})
+    score_name = next((r["score_name"] for r in runs if r.get("score_name") in ("accuracy", "r2")), "score")
+    print(f"\n## {dataset}  (seeds {', '.join(map(str, seeds))}; score = test {score_name})")
+    print(f"{'contender':<10} {'runs':>4} {'wall_s':>8} {'score':>7} {'trials/min':>10} {'cpu_use':>7}")
+    summaries = {}
+    for contender in CONTENDERS:
+        mine = [r for r in runs if r["contender"] == contender]
+        if not mine:
+            continue
+        s = summaries[contender] = summary(mine)
+        print(
+            f"{contender:<10} {s['runs']:>4} {fmt(s['wall_s'], 1):>8} {fmt(s['score']):>7} "
+            f"{fmt(s['trials_per_min'], 1):>10} {fmt(s['cpu_use'], 2):>7}"
+        )
+    if "tuner" in summaries and "baseline" in summaries:
+        ratio, diff = ratios(summaries)
+        print(f"tuner / baseline: time ratio {fmt(ratio, 2)}, score diff {fmt(diff, 4)}")
+    tuner_runs = [r for r in runs if r["contender"] == "tuner"]
+    if tuner_runs:
+        phases, workers, outside = phase_summary(tuner_runs)
+        shown = ", ".join(f"{k} {v:.1f}" for k, v in phases.items()) or "-"
+        print(f"tuner phases (median s): {shown}; workers: {fmt(workers, 0)}; outside training: {fmt(outside, 2)}")
+    return summaries
+
+
+def ratios(summaries: dict[str, dict[str, Any]]) -> tuple[float | None, float | None]:
+    """(tuner median wall / baseline median wall, tuner median score - baseline median score)."""
+    tuner, baseline = summaries.get("tuner"), summaries.get("baseline")
+    if not tuner or not baseline:
+        return None, None
+    ratio = tuner["wall_s"] / baseline["wall_s"] if tuner["wall_s"] and baseline["wall_s"] else None
+    diff = tuner["score"] - baseline["score"] if None not in (tuner["score"], baseline["score"]) else None
+    return ratio, diff
+
+
+def cell(summaries: dict[str, dict[str, Any]], contender: str) -> str:
+    s = summaries.get(contender)
+    return "-" if not s else f"{fmt(s['score'])}, {fmt(s['wall_s'], 0)} s"
+
+
+def report(records: list[dict[str, Any]]) -> None:
+    runs = latest_successes(records)
+    failed = [r for r in records if not succeeded(r)]
+    datasets = [d for d in BUNDLED + GENERATED if any(r["dataset"] == d for r in runs)]
+    rows = []
+    for dataset in datasets:
+        summaries = print_dataset(dataset, [r for r in runs if r["dataset"] == dataset])
+        ratio, diff = ratios(summaries)
+        rows.append(
+            f"| {dataset} | {cell(summaries, 'tuner')} | {cell(summaries, 'baseline')} | "
+            f"{cell(summaries, 'recipe')} | {fmt(ratio, 2)} | {fmt(diff, 4)} |"
+        )
+    if failed:
+        print(f"\n{len(failed)} failed run(s) in the file:")
+        for r in failed:
+            print(f"  {r['dataset']} seed {r['seed']} {r['contender']}: {r.get('error', 'failed')}")
+    print("\nMedians; score = test accuracy, or R2 for regression; time ratio = tuner / baseline wall.\n")
+    print("| dataset | tuner (score, s) | baseline (score, s) | recipe (score, s) | time ratio | score diff |")
+    print("|---|---|---|---|---|---|")
+    print("\n".join(rows))
+
+
+# --- main -----------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Compare tuner search with a hand-written baseline.")
+    parser.add_argument("--quick", action="store_true", help="digits, one seed")
+    parser.add_argument("--datasets", default=None, help=f"comma-separated, from {','.join(BUNDLED + GENERATED)}")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per dataset (default 5 bundled, 3 generated)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results file (JSON lines, appended)")
+    parser.add_argument("--resume", action="store_true", help="skip runs already successful in --out")
+    parser.add_argument("--report-only", action="store_true", help="print the tables from --out, run nothing")
+    args = parser.parse_args()
+
+    if args.report_only:
+        report(read_records(args.out))
+        return
+    datasets = args.datasets.split(",") if args.datasets else BUNDLED + GENERATED
+    n_seeds = args.seeds
+    if args.quick:
+        datasets, n_seeds = args.datasets.split(",") if args.datasets else ["digits"], 1
+    unknown = [d for d in datasets if d not in BUNDLED + GENERATED]
+    if unknown:
+        parser.error(f"unknown dataset(s): {', '.join(unknown)}")
+
+    done = {(r["dataset"], r["seed"], r["contender"]) for r in read_records(args.out) if succeeded(r)}
+    todo = [run for run in plan(datasets, n_seeds) if not (args.resume and run in done)]
+    print(f"{len(todo)} run(s); results appended to {args.out}", flush=True)
+    for number, (dataset, seed, contender) in enumerate(todo, 1):
+        record = run_one(contender, dataset, seed)
+        append_record(args.out, record)
+        outcome = record.get("error") or f"{record.get('score_name')} {fmt(record['test_score'])}"
+        print(f"[{number}/{len(todo)}] {dataset} seed {seed} {contender}: {record['wall_s']:.1f} s, {outcome}", flush=True)
+    report(read_records(args.out))
+
+
+if __name__ == "__main__":
+    main()
