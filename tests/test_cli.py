@@ -100,7 +100,16 @@ def test_random_search_logs_a_run_per_candidate_with_its_folds():
         assert candidate.data.metrics["val_score"] == pytest.approx(np.mean(scores))
     best_value = max(c.data.metrics["val_score"] for c in candidates)
     assert result["best_value"] == pytest.approx(best_value)
-    assert 0 <= result["test_score"] <= 1
+    # The returned model: trained on train + valid for the mean best epoch of the best candidate's folds.
+    best = next(c for c in candidates if c.data.metrics["val_score"] == best_value)
+    folds = client.search_runs(
+        [result["experiment_id"]], filter_string=f"tags.`mlflow.parentRunId` = '{best.info.run_id}'"
+    )
+    epochs = max(1, round(np.mean([f.data.metrics["best_epoch"] for f in folds])))
+    assert result["trained_on"].endswith(f"rows, {epochs} epochs)")
+    ds = load_dataset("digits")
+    predict_the_majority = float(np.mean(ds.y_test == np.bincount(ds.y_train).argmax()))
+    assert result["test_score"] > predict_the_majority + 0.3
 
 
 def test_random_search_in_parallel_processes():

@@ -12,6 +12,7 @@ no trial saw), logged as an MLflow model, and summed up in a :class:`SearchResul
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -105,10 +106,9 @@ def _train_and_valid(ctx: SearchContext) -> tuple[Any, np.ndarray]:
     )
 
 
-def _fold_rows(ctx: SearchContext, n_rows: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def _fold_rows(ctx: SearchContext, X: Any, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     from sklearn.model_selection import KFold, StratifiedKFold
 
-    X, y = _train_and_valid(ctx)
     classify = ctx.dataset.task in ("binary", "multiclass")
     splitter = (StratifiedKFold if classify else KFold)(
         ctx.config.recheck_folds, shuffle=True, random_state=0
@@ -121,7 +121,7 @@ def recheck_fold(ctx: SearchContext, candidate: Candidate, fold: int) -> float:
     from tuner.estimator import estimator_params, make_estimator
 
     X, y = _train_and_valid(ctx)
-    train, held_out = _fold_rows(ctx, len(y))[fold]
+    train, held_out = _fold_rows(ctx, X, y)[fold]
     search_run = ctx.search_run
     estimator = make_estimator(
         **{**ctx.estimator_kwargs(), "epochs": candidate.epochs, "patience": None},
@@ -141,8 +141,6 @@ def choose(metric: Metric, checked: list[Candidate]) -> Candidate:
 
 def refit_and_log(ctx: SearchContext, chosen: Candidate, checked: list[Candidate]) -> FinalModel:
     """Train ``chosen`` on train + validation, score it on the test split, log it as a model."""
-    import time
-
     from sklearn.pipeline import Pipeline
 
     from tuner.estimator import estimator_params, make_estimator

@@ -20,6 +20,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from tuner.tracking import COMPLETE
+
 
 class SearchProgress:
     def __init__(self, label: str, total: int | None, metric_name: str, enabled: bool = True):
@@ -40,7 +42,7 @@ class SearchProgress:
         self._task = self._progress.add_task(label, total=total, best="-", states="")
 
     def update(self, done: int, best: float | None, states: dict[str, int] | None = None) -> None:
-        text = ", ".join(f"{n} {s}" for s, n in (states or {}).items() if n and s != "complete")
+        text = ", ".join(f"{n} {s}" for s, n in (states or {}).items() if n and s != COMPLETE)
         with self._lock:
             self._progress.update(
                 self._task,

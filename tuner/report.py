@@ -8,6 +8,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from tuner.tracking import COMPLETE, FAILED, PRUNED
+
 TOP_TRIALS = 10
 
 
@@ -28,13 +30,13 @@ def print_search_result(result: Any, config: Any, console: Console | None = None
     higher = result.direction == "maximize"
     done = [t for t in result.trials if t.value is not None]
     # Complete trials first: a pruned trial's value is only its last reported epoch.
-    ranked = sorted(done, key=lambda t: (t.state != "complete", -t.value if higher else t.value))[:TOP_TRIALS]
+    ranked = sorted(done, key=lambda t: (t.state != COMPLETE, -t.value if higher else t.value))[:TOP_TRIALS]
     names = list(result.trials[0].params) if result.trials else []
     unit = "candidate" if result.engine == "random" else "trial"
     score = f"CV {result.metric}" if result.engine == "random" else f"val {result.metric}"
     table = Table(
-        title=f"Best {unit}s of {len(result.trials)} ({result.counts.get('complete', 0)} complete, "
-        f"{result.counts.get('pruned', 0)} pruned, {result.counts.get('failed', 0)} failed)"
+        title=f"Best {unit}s of {len(result.trials)} ({result.counts.get(COMPLETE, 0)} complete, "
+        f"{result.counts.get(PRUNED, 0)} pruned, {result.counts.get(FAILED, 0)} failed)"
     )
     for column in ["#", "state", score, *names, "seconds"]:
         table.add_column(

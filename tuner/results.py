@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tuner.errors import TunerError
-from tuner.tracking import KIND_TAG, STATE_TAG, client_for
+from tuner.tracking import COMPLETE, FAILED, KIND_TAG, PRUNED, STATE_TAG, client_for
 
 
 def find_search(tracking_uri: str, name: str, run_id: str | None = None) -> dict[str, Any]:
@@ -22,7 +22,7 @@ def find_search(tracking_uri: str, name: str, run_id: str | None = None) -> dict
         except Exception:  # noqa: BLE001 - MLflow raises its own error type for unknown ids
             raise TunerError(f"no run {run_id!r} in this tracking store") from None
     else:
-        query = f"tags.`{KIND_TAG}` = 'search' AND tags.`{STATE_TAG}` = 'complete'"
+        query = f"tags.`{KIND_TAG}` = 'search' AND tags.`{STATE_TAG}` = '{COMPLETE}'"
         runs = client.search_runs(
             [experiment.experiment_id],
             filter_string=query,
@@ -51,5 +51,5 @@ def find_search(tracking_uri: str, name: str, run_id: str | None = None) -> dict
         f"test_{metric}": metrics.get(f"test_{metric}"),
         "model_uri": meta["model_uri"],
         "weights": weights,
-        "trials": {s: int(metrics.get(f"n_{s}", 0)) for s in ("complete", "pruned", "failed")},
+        "trials": {s: int(metrics.get(f"n_{s}", 0)) for s in (COMPLETE, PRUNED, FAILED)},
     }

@@ -24,6 +24,7 @@ from tuner.context import SearchContext
 from tuner.engines.base import Engine, EngineResult, TrialRecord
 from tuner.engines.workers import usable_cores
 from tuner.errors import TunerError
+from tuner.finish import FinalModel, candidates, refit_and_log
 from tuner.tracking import (
     COMPLETE,
     FAILED,
@@ -63,6 +64,11 @@ class RandomEngine(Engine):
 
     def run(self, ctx: SearchContext) -> EngineResult:
         return run_random(ctx)
+
+    def finish(self, ctx: SearchContext, outcome: EngineResult) -> FinalModel:
+        """Refit the best candidate: its score is a CV mean already, so no re-check."""
+        best = candidates(outcome, ctx.metric, 1)
+        return refit_and_log(ctx, best[0], best)
 
 
 @dataclass(frozen=True)
@@ -151,6 +157,16 @@ def _watch_folds(ctx: SearchContext, stop: threading.Event) -> None:
         ctx.progress.update(len(runs), ctx.metric.best(scores), states)
 
 
+def _best_epochs(ctx: SearchContext) -> dict[str, int]:
+    """Per candidate run, the mean best epoch of its folds: how long its refit trains."""
+    by_candidate: dict[str, list[float]] = {}
+    for run in _fold_runs(ctx.search_run):
+        if "best_epoch" in run.data.metrics:
+            parent = run.data.tags["mlflow.parentRunId"]
+            by_candidate.setdefault(parent, []).append(run.data.metrics["best_epoch"])
+    return {run_id: max(1, round(float(np.mean(values)))) for run_id, values in by_candidate.items()}
+
+
 def _close_open_folds(ctx: SearchContext) -> None:
     """Close, as failed, fold runs whose joblib worker was stopped mid-fit (they outlive it)."""
     from tuner.interrupts import INTERRUPTED
@@ -215,13 +231,21 @@ def run_random(ctx: SearchContext) -> EngineResult:
     finally:
         stop.set()
         watcher.join()
+    epochs = _best_epochs(ctx)
     trials = []
     for index, run_id in enumerate(search.candidate_run_ids_):
         score = score_candidate(search.cv_results_, index, ctx.config.cv, ctx.metric.greater_is_better)
         params = _plain(search.cv_results_["params"][index])
         trials.append(
             TrialRecord(
-                index, score.state, score.value, params, run_id, score.metrics["fit_time_s"], score.reason
+                index,
+                score.state,
+                score.value,
+                params,
+                run_id,
+                score.metrics["fit_time_s"],
+                score.reason,
+                best_epoch=epochs.get(run_id),
             )
         )
     complete = [t for t in trials if t.state == COMPLETE]

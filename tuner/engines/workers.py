@@ -21,6 +21,7 @@ import signal
 import socket
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from tuner.engines.study import (
     BEST_EPOCH_ATTR,
     REASON_ATTR,
     RUN_ATTR,
+    STATE_NAMES,
     TIMING_ATTR,
     best_value,
     load_study,
@@ -107,6 +109,7 @@ class WorkerPool:
         for worker in workers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(worker.pid, signal.SIGINT)
+        self._executor.shutdown(wait=False, cancel_futures=True)  # idle workers exit now
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for worker in workers:
             worker.join(max(0.0, deadline - time.monotonic()))
@@ -253,8 +256,5 @@ def run_in_workers(pool: WorkerPool, ctx: SearchContext, study_name: str, storag
         new = [
             t for t in study.get_trials(deepcopy=False) if t.number not in before and t.state.is_finished()
         ]
-        states = {
-            "pruned": sum(t.state.name == "PRUNED" for t in new),
-            "failed": sum(t.state.name == "FAIL" for t in new),
-        }
+        states = Counter(STATE_NAMES.get(t.state) for t in new)
         ctx.progress.update(len(new), best_value(study), states)

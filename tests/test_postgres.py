@@ -1,0 +1,63 @@
+"""Optuna storage on a real PostgreSQL server, as cluster workers use it.
+
+The server's URL comes from ``TUNER_TEST_POSTGRES`` (default: the one on this
+project's machines, trust authentication). Each test creates and drops a database of
+its own. An unreachable server fails these tests: it never skips them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+
+import optuna
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from tuner.cli import cli
+
+SERVER = os.environ.get("TUNER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+FAST = [
+    "--space",
+    "mlp_quick",
+    "--data",
+    "digits",
+    "--epochs",
+    "4",
+    "--patience",
+    "2",
+    "--recheck",
+    "1",
+    "--quiet",
+]
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    """A fresh, empty database on the server; its URL without a driver name."""
+    name = f"tuner_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(SERVER, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield SERVER.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(SERVER, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def search(*args: str) -> dict:
+    result = CliRunner().invoke(cli, ["search", *FAST, *args, "--output", "json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgresql+psycopg", "postgresql+psycopg2"])
+def test_a_search_runs_and_resumes_on_postgresql(database, scheme):
+    url = database.replace("postgresql", scheme, 1)
+    first = search("--storage", url, "--study", "pg", "--trials", "2", "--name", "pg")
+    second = search("--storage", url, "--study", "pg", "--trials", "2", "--name", "pg", "--resume")
+    assert second["search_run_id"] == first["search_run_id"]
+    study = optuna.load_study(study_name="pg", storage=database)
+    assert sorted(t.number for t in study.trials) == [0, 1, 2, 3]
+    assert all(t.state.is_finished() for t in study.trials)
