@@ -97,7 +97,11 @@ def prepare(data: str, target: str | None, seed: int) -> dict[str, Any]:
     from tuner.data import load_dataset
 
     ds = load_dataset(data, target, None, seed)
-    raw = {"train": (ds.X_train, ds.y_train), "valid": (ds.X_valid, ds.y_valid), "test": (ds.X_test, ds.y_test)}
+    raw = {
+        "train": (ds.X_train, ds.y_train),
+        "valid": (ds.X_valid, ds.y_valid),
+        "test": (ds.X_test, ds.y_test),
+    }
     scaler = StandardScaler().fit(np.asarray(ds.X_train, dtype="float32"))
     X = {k: scaler.transform(np.asarray(x, dtype="float32")).astype("float32") for k, (x, _) in raw.items()}
     if ds.task == "regression":
@@ -134,9 +138,13 @@ def run(data: str, target: str | None, seed: int) -> dict[str, Any]:
         started = time.perf_counter()
         try:
             history = model.fit(
-                d["X"]["train"], d["y"]["train"],
+                d["X"]["train"],
+                d["y"]["train"],
                 validation_data=(d["X"]["valid"], d["y"]["valid"]),
-                epochs=EPOCHS, batch_size=BATCH_SIZE, callbacks=callbacks, verbose=0,
+                epochs=EPOCHS,
+                batch_size=BATCH_SIZE,
+                callbacks=callbacks,
+                verbose=0,
             )
         finally:
             train_s += time.perf_counter() - started

@@ -180,7 +180,9 @@ def run_one(contender: str, dataset: str, seed: int) -> dict[str, Any]:
             or {"complete": found.get("n_complete"), "pruned": found.get("n_pruned")},
         )
     except Exception as exc:  # noqa: BLE001 - any failure is recorded, the harness goes on
-        record.update(test_score=None, error=f"{type(exc).__name__}: {exc}", stderr_tail=ran["stderr"][-STDERR_TAIL:])
+        record.update(
+            test_score=None, error=f"{type(exc).__name__}: {exc}", stderr_tail=ran["stderr"][-STDERR_TAIL:]
+        )
     return record
 
 
@@ -257,10 +259,7 @@ def phase_summary(runs: list[dict[str, Any]]) -> tuple[dict[str, float], float |
     phases = {name: median([r["phases"].get(name) for r in with_phases]) for name in names}
     workers = median([r.get("workers") for r in runs])
     outside = median(
-        [
-            1 - r["phases"].get("training", 0.0) / (r["wall_s"] * (r.get("workers") or 1))
-            for r in with_phases
-        ]
+        [1 - r["phases"].get("training", 0.0) / (r["wall_s"] * (r.get("workers") or 1)) for r in with_phases]
     )
     return phases, workers, outside
 
@@ -287,7 +286,9 @@ def print_dataset(dataset: str, runs: list[dict[str, Any]]) -> dict[str, dict[st
     if tuner_runs:
         phases, workers, outside = phase_summary(tuner_runs)
         shown = ", ".join(f"{k} {v:.1f}" for k, v in phases.items()) or "-"
-        print(f"tuner phases (median s): {shown}; workers: {fmt(workers, 0)}; outside training: {fmt(outside, 2)}")
+        print(
+            f"tuner phases (median s): {shown}; workers: {fmt(workers, 0)}; outside training: {fmt(outside, 2)}"
+        )
     return summaries
 
 
@@ -323,7 +324,9 @@ def report(records: list[dict[str, Any]]) -> None:
         for r in failed:
             print(f"  {r['dataset']} seed {r['seed']} {r['contender']}: {r.get('error', 'failed')}")
     print("\nMedians; score = test accuracy, or R2 for regression; time ratio = tuner / baseline wall.\n")
-    print("| dataset | tuner (score, s) | baseline (score, s) | recipe (score, s) | time ratio | score diff |")
+    print(
+        "| dataset | tuner (score, s) | baseline (score, s) | recipe (score, s) | time ratio | score diff |"
+    )
     print("|---|---|---|---|---|---|")
     print("\n".join(rows))
 
@@ -334,8 +337,12 @@ def report(records: list[dict[str, Any]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Compare tuner search with a hand-written baseline.")
     parser.add_argument("--quick", action="store_true", help="digits, one seed")
-    parser.add_argument("--datasets", default=None, help=f"comma-separated, from {','.join(BUNDLED + GENERATED)}")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds per dataset (default 5 bundled, 3 generated)")
+    parser.add_argument(
+        "--datasets", default=None, help=f"comma-separated, from {','.join(BUNDLED + GENERATED)}"
+    )
+    parser.add_argument(
+        "--seeds", type=int, default=None, help="seeds per dataset (default 5 bundled, 3 generated)"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results file (JSON lines, appended)")
     parser.add_argument("--resume", action="store_true", help="skip runs already successful in --out")
     parser.add_argument("--report-only", action="store_true", help="print the tables from --out, run nothing")
@@ -359,7 +366,10 @@ def main() -> None:
         record = run_one(contender, dataset, seed)
         append_record(args.out, record)
         outcome = record.get("error") or f"{record.get('score_name')} {fmt(record['test_score'])}"
-        print(f"[{number}/{len(todo)}] {dataset} seed {seed} {contender}: {record['wall_s']:.1f} s, {outcome}", flush=True)
+        print(
+            f"[{number}/{len(todo)}] {dataset} seed {seed} {contender}: {record['wall_s']:.1f} s, {outcome}",
+            flush=True,
+        )
     report(read_records(args.out))
 
 

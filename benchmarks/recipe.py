@@ -32,10 +32,10 @@ import numpy as np  # noqa: E402
 from scipy.stats import loguniform, randint  # noqa: E402
 from sklearn.metrics import accuracy_score, r2_score  # noqa: E402
 from sklearn.model_selection import RandomizedSearchCV  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
+from baseline import OPTIMIZERS, make_optimizer, prepare  # noqa: E402 - the same data and optimizers
 from scikeras.wrappers import KerasClassifier, KerasRegressor  # noqa: E402
 
 CANDIDATES = 10
@@ -43,21 +43,6 @@ FOLDS = 3
 EPOCHS = 30
 BATCH_SIZE = 32
 PATIENCE = 5
-OPTIMIZERS = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]
-
-
-def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
-    if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=learning_rate)
-    if name == "momentum":
-        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
-    if name == "nesterov":
-        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9, nesterov=True)
-    if name == "adagrad":
-        return keras.optimizers.Adagrad(learning_rate=learning_rate)
-    if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=learning_rate)
-    return keras.optimizers.Adam(learning_rate=learning_rate)
 
 
 def build_model(
@@ -86,23 +71,6 @@ def build_model(
     return model
 
 
-def prepare(data: str, target: str | None, seed: int) -> dict[str, Any]:
-    """tuner's split as float32 arrays: features standardized, and the target for regression."""
-    from tuner.data import load_dataset
-
-    ds = load_dataset(data, target, None, seed)
-    raw = {"train": (ds.X_train, ds.y_train), "valid": (ds.X_valid, ds.y_valid), "test": (ds.X_test, ds.y_test)}
-    scaler = StandardScaler().fit(np.asarray(ds.X_train, dtype="float32"))
-    X = {k: scaler.transform(np.asarray(x, dtype="float32")).astype("float32") for k, (x, _) in raw.items()}
-    if ds.task == "regression":
-        mean, std = float(np.mean(ds.y_train)), float(np.std(ds.y_train))
-        y = {k: ((np.asarray(v, dtype="float32") - mean) / std) for k, (_, v) in raw.items()}
-        return dict(task=ds.task, X=X, y=y, mean=mean, std=std, n_classes=1, y_test=ds.y_test)
-    classes = np.unique(ds.y_train)
-    y = {k: np.searchsorted(classes, v) for k, (_, v) in raw.items()}
-    return dict(task=ds.task, X=X, y=y, n_classes=len(classes), y_test=y["test"])
-
-
 def run(data: str, target: str | None, seed: int) -> dict[str, Any]:
     d = prepare(data, target, seed)
     keras.utils.set_random_seed(seed)
@@ -114,7 +82,9 @@ def run(data: str, target: str | None, seed: int) -> dict[str, Any]:
         model__n_classes=d["n_classes"],
         epochs=EPOCHS,
         batch_size=BATCH_SIZE,
-        callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=PATIENCE, restore_best_weights=True)],
+        callbacks=[
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=PATIENCE, restore_best_weights=True)
+        ],
         verbose=0,
     )
     distributions = {

@@ -275,9 +275,9 @@ def test_an_interrupted_search_stops_its_workers_and_records_why(tmp_path, sig):
 
     trials = optuna.load_study(study_name="stopped", storage=open_storage(str(journal))).trials
     assert {t.state.name for t in trials} == {"COMPLETE", "FAIL"}
-    assert [t.user_attrs["fail_reason"] for t in trials if t.state.name == "FAIL"] == [
-        "interrupted (Ctrl-C or SIGTERM)"
-    ]
+    # Two workers by default: the trials running at the signal, one or two, are interrupted.
+    interrupted = [t.user_attrs["fail_reason"] for t in trials if t.state.name == "FAIL"]
+    assert 1 <= len(interrupted) <= 2 and set(interrupted) == {"interrupted (Ctrl-C or SIGTERM)"}
     client = MlflowClient(resolve_tracking_uri())
     runs = client.search_runs([client.get_experiment_by_name("stopped").experiment_id])
     assert "RUNNING" not in {r.info.status for r in runs}
