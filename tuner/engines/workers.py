@@ -14,6 +14,7 @@ frees each fit's graphs; ``benchmarks/memory.py``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import multiprocessing
 import os
@@ -224,16 +225,25 @@ def optimize(ctx: SearchContext, study: optuna.Study, n_trials: int | None, time
         )
 
 
+@functools.lru_cache(maxsize=2)
+def _finish_context(study_name: str, storage_url: str) -> SearchContext:
+    """The context the finish tasks share: joined once per worker, not once per task.
+
+    A pool's workers live for one search, so the study cannot change under the cache.
+    """
+    return join(study_name, storage_url)[1]
+
+
 def recheck_task(study_name: str, storage_url: str, candidate: Candidate, fold: int) -> float:
     """Worker entry point: one re-check fold of one candidate (see :mod:`tuner.finish`)."""
     with interrupts.handle_signals(raise_at_once=False):
-        return recheck_fold(join(study_name, storage_url)[1], candidate, fold)
+        return recheck_fold(_finish_context(study_name, storage_url), candidate, fold)
 
 
 def refit_task(study_name: str, storage_url: str, chosen: Candidate, checked: list[Candidate]) -> FinalModel:
     """Worker entry point: refit, test and log the chosen candidate (see :mod:`tuner.finish`)."""
     with interrupts.handle_signals(raise_at_once=False):
-        return refit_and_log(join(study_name, storage_url)[1], chosen, checked)
+        return refit_and_log(_finish_context(study_name, storage_url), chosen, checked)
 
 
 def run_in_workers(pool: WorkerPool, ctx: SearchContext, study_name: str, storage_url: str) -> None:
