@@ -64,9 +64,23 @@ class SearchConfig:
     storage: str | None = setting(
         None,
         "Optuna storage: an RDB URL (sqlite:///x.db, postgresql://...) or a .journal file. "
-        "Default: mlruns/optuna.journal.",
+        "Default: $TUNER_STORAGE, else mlruns/optuna.journal. Keep a password out of the "
+        "command line: put the URL in $TUNER_STORAGE.",
+        envvar="TUNER_STORAGE",
     )
     study: str | None = setting(None, "Optuna study name. Default: <name>-<timestamp>.")
+    heartbeat_interval: int = setting(
+        60,
+        "RDB storages: seconds between a running trial's heartbeats (recorded in the study; "
+        "workers use the study's).",
+        minimum=1,
+    )
+    grace_period: int = setting(
+        180,
+        "RDB storages: a running trial with no heartbeat for this many seconds is failed "
+        "and retried with the same parameters (its worker died or was cut off).",
+        minimum=1,
+    )
     resume: bool = setting(False, "Add trials to the existing --study instead of starting one.")
     name: str | None = setting(None, "Search name = MLflow experiment. Default: <space>-<data>.")
     epochs: int = setting(30, "Maximum epochs per trial.", minimum=1)
@@ -112,6 +126,11 @@ class SearchConfig:
             raise TunerError(f"--test-size must be below 0.5, got {self.test_size}")
         if self.trials is None and self.timeout is None:
             raise TunerError("give --trials, --timeout or both")
+        if self.grace_period <= self.heartbeat_interval:
+            raise TunerError(
+                f"--grace-period ({self.grace_period} s) must be longer than --heartbeat-interval "
+                f"({self.heartbeat_interval} s), or live trials would be failed as stale"
+            )
         if self.resume and self.study is None:
             raise TunerError("--resume needs --study NAME, the study to continue")
 

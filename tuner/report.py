@@ -74,12 +74,64 @@ def print_search_result(result: Any, config: Any, console: Console | None = None
     console.print(
         f"Browse and compare trials: tuner ui   |   this summary again: tuner best --name {shlex.quote(result.name)}"
     )
-    if result.study:
+    if result.study and config is not None:
         console.print(
             f"Add trials: tuner search --space {shlex.quote(str(config.space))} --data "
             f"{shlex.quote(config.data)} --name {shlex.quote(result.name)} "
             f"--study {shlex.quote(result.study)} --storage {shlex.quote(result.storage)} --resume"
         )
+
+
+def _ago(seconds: float) -> str:
+    return f"{seconds:.0f} s ago" if seconds < 120 else f"{seconds / 60:.0f} min ago"
+
+
+def print_study_status(found: dict[str, Any], console: Console | None = None) -> None:
+    import time
+
+    console = console or _console()
+    t = found["trials"]
+    total = "no total" if found["total"] is None else f"{found['budget_left']} of {found['total']} left"
+    state = "finished" if found["finished"] else "open"
+    console.print(
+        f"[bold]Study {found['study']}[/bold] ({state}; {found['direction']} {found['metric']}) in {found['storage']}"
+    )
+    console.print(
+        f"Trials: {t['running']} running, {t['waiting']} waiting, {t['complete']} complete, "
+        f"{t['pruned']} pruned, {t['failed']} failed; budget: {total}; "
+        f"pace: {_fmt(found['trials_per_minute'])} finished trials/min"
+    )
+    if found["best"]:
+        best = found["best"]
+        params = ", ".join(f"{k}={_fmt(v)}" for k, v in best["params"].items())
+        console.print(f"Best: trial {best['trial']}, {found['metric']} {best['value']:.4f}  ({params})")
+    table = Table(title=f"Workers seen ({len(found['workers'])})", title_justify="left")
+    for column in ("host", "pid", "state", "trials", "gpu", "last heartbeat"):
+        table.add_column(column)
+    now = time.time()
+    for w in found["workers"]:
+        table.add_row(
+            w["host"],
+            str(w["pid"]),
+            w["state"],
+            str(w["trials"]),
+            w["gpu"] or "-",
+            _ago(now - w["heartbeat"]),
+        )
+    console.print(table)
+
+
+def print_studies(rows: list[dict[str, Any]], console: Console | None = None) -> None:
+    console = console or _console()
+    table = Table(title=f"Studies ({len(rows)})", title_justify="left")
+    for column in ("study", "direction", "trials", "best", "started", "state"):
+        table.add_column(column)
+    for r in rows:
+        state = "finished" if r["finished"] else ("open" if r["by_tuner"] else "not tuner's")
+        table.add_row(
+            r["study"], r["direction"], str(r["trials"]), _fmt(r["best"]), r["started"] or "-", state
+        )
+    console.print(table)
 
 
 def print_spaces(spaces: list[Any], console: Console | None = None) -> None:

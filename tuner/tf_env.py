@@ -15,6 +15,8 @@ import os
 import sys
 from collections.abc import Iterator
 
+from tuner.gpus import claim_gpu
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # Threads TensorFlow may use in this process: worker processes set it (tuner.engines.workers)
@@ -39,6 +41,7 @@ def _quiet_stderr_fd() -> Iterator[None]:
         os.close(devnull)
 
 
+claim_gpu()  # a worker process started by tuner sees one GPU of its machine's, round robin
 with _quiet_stderr_fd():
     import keras
     import tensorflow as tf

@@ -226,6 +226,19 @@ def close_run(
     client.set_terminated(run_id, status=MLFLOW_STATUS[state])
 
 
+def close_trial_runs(tracking_uri: str, experiment_id: str, study: str, trial: int, reason: str) -> list[str]:
+    """Close as failed the runs of Optuna trial ``trial`` still open: their process is gone."""
+    client = client_for(tracking_uri)
+    query = (
+        f"tags.`optuna.study` = '{study}' and tags.`optuna.trial` = '{trial}' "
+        f"and attributes.status = '{RunStatus.to_string(RunStatus.RUNNING)}'"
+    )
+    runs = client.search_runs([experiment_id], filter_string=query)
+    for run in runs:
+        close_run(tracking_uri, run.info.run_id, FAILED, reason)
+    return [run.info.run_id for run in runs]
+
+
 def log_params(tracking_uri: str, run_id: str, params: dict[str, Any]) -> None:
     if params:
         client_for(tracking_uri).log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])

@@ -12,6 +12,8 @@ recorded as failed and the study goes on.
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 from tuner.config import SearchConfig
@@ -19,6 +21,7 @@ from tuner.context import Inputs, SearchContext
 from tuner.engines.base import Engine, EngineResult
 from tuner.engines.study import (
     PARENT_RUN_ATTR,
+    STATE_NAMES,
     collect,
     create_or_load_study,
     default_storage_url,
@@ -28,6 +31,7 @@ from tuner.engines.study import (
 )
 from tuner.engines.workers import WorkerPool, recheck_task, refit_task, run_in_workers, usable_cores
 from tuner.finish import FinalModel, candidates, choose
+from tuner.redact import redact
 from tuner.search_run import children_of, open_search_run, timestamp
 from tuner.tracking import DEFAULT_STORE, RunTarget, reopen_run
 
@@ -54,7 +58,7 @@ class OptunaEngine(Engine):
         return {
             "sampler": self.config.sampler,
             "pruner": self.config.pruner,
-            "storage": self.storage_url,
+            "storage": redact(self.storage_url),
             "study": self.study_name,
         }
 
@@ -69,13 +73,30 @@ class OptunaEngine(Engine):
             target = children_of(experiment, parent)
         else:
             target = open_search_run(self.config, inputs, experiment, self.settings(), self.study_name)
-        record_for_workers(study, self.config, inputs.space, inputs.dataset.fingerprint, target)
+        recorded = replace(self.config, metric=inputs.metric.name)  # a worker's default could differ
+        record_for_workers(
+            study, recorded, inputs.space, inputs.dataset.fingerprint, target, self.storage_url
+        )
         return target
 
     def run(self, ctx: SearchContext) -> EngineResult:
         assert self.pool is not None and self.study_name is not None, "enter the engine, then start()"
-        run_in_workers(self.pool, ctx, self.study_name, self.storage_url)
-        result = collect(load_study(self.study_name, self.storage_url))
+        config = ctx.config
+
+        def report(new: list[Any], best: float | None) -> None:
+            ctx.progress.update(len(new), best, Counter(STATE_NAMES.get(t.state) for t in new))
+
+        run_in_workers(
+            self.pool,
+            self.study_name,
+            self.storage_url,
+            trials=config.trials,
+            timeout=config.timeout,
+            seed=config.seed,
+            tracking_uri=ctx.search_run.tracking_uri,
+            report=report,
+        )
+        result = collect(load_study(self.study_name, self.storage_url, heartbeat=False))
         result.storage = self.storage_url
         return result
 
@@ -83,7 +104,7 @@ class OptunaEngine(Engine):
         """The shared finish step, run in the warm workers: the re-check folds in parallel."""
         assert self.pool is not None and self.study_name is not None
         checked = candidates(outcome, ctx.metric, ctx.config.recheck)
-        study = (self.study_name, self.storage_url)
+        study = (self.study_name, self.storage_url, ctx.search_run.tracking_uri)
         if len(checked) > 1:
             folds = range(ctx.config.recheck_folds)
             scores = iter(self.pool.run_all(recheck_task, [(*study, c, k) for c in checked for k in folds]))

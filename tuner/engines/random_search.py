@@ -25,6 +25,7 @@ from tuner.engines.base import Engine, EngineResult, TrialRecord
 from tuner.engines.workers import usable_cores
 from tuner.errors import TunerError
 from tuner.finish import FinalModel, candidates, refit_and_log
+from tuner.gpus import share_gpus
 from tuner.tracking import (
     COMPLETE,
     FAILED,
@@ -218,7 +219,8 @@ def run_random(ctx: SearchContext) -> EngineResult:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=FitFailedWarning)
             warnings.filterwarnings("ignore", message=".*test scores are non-finite.*")
-            search.fit(ctx.dataset.X_train, ctx.dataset.y_train, **{f"{STEP}__fold_ids": fold_ids})
+            with share_gpus():  # joblib's worker processes take one GPU each, round robin
+                search.fit(ctx.dataset.X_train, ctx.dataset.y_train, **{f"{STEP}__fold_ids": fold_ids})
     except ValueError as exc:
         if "fits failed" not in str(exc):
             raise

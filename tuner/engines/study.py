@@ -7,8 +7,11 @@ nothing but the study's name and storage. :func:`collect` reads the trials back.
 
 from __future__ import annotations
 
+import os
+import socket
 import warnings
 from dataclasses import dataclass, fields
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +21,9 @@ from tuner.config import SearchConfig
 from tuner.engines.base import EngineResult, TrialRecord
 from tuner.engines.optuna_factories import PRUNERS, SAMPLERS
 from tuner.errors import TunerError
+from tuner.redact import redact, scrub
 from tuner.space import SearchSpace, parse_space
-from tuner.tracking import COMPLETE, FAILED, PRUNED, RunTarget
+from tuner.tracking import COMPLETE, FAILED, PRUNED, RunTarget, close_trial_runs
 
 STATE_NAMES = {
     optuna.trial.TrialState.COMPLETE: COMPLETE,
@@ -39,6 +43,17 @@ CONFIG_ATTR = "tuner.config"
 SPACE_ATTR = "tuner.space"
 TRACKING_ATTR = "tuner.tracking"  # tracking URI and experiment id of the parent run
 FINGERPRINT_ATTR = "tuner.data_fingerprint"
+VERSIONS_ATTR = "tuner.versions"  # a worker with other versions is refused
+HOST_ATTR = "tuner.storage_host"  # a local-file storage's machine: no worker elsewhere
+RESULT_ATTR = "tuner.result"  # what the finish step returned, for a second `study finish`
+MAX_RETRIES = 3  # a trial whose worker died is retried this many times
+STALE_REASON = "its worker stopped sending heartbeats (killed, preempted or cut off); retried"
+LOST_REASON = "ended without a result: its worker died or was cut off"
+VERSIONED = {
+    "tuner": ("tuner",),
+    "tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tf-nightly"),
+    "keras": ("keras",),
+}
 
 
 def default_storage_url(store_dir: Path) -> str:
@@ -46,31 +61,60 @@ def default_storage_url(store_dir: Path) -> str:
     return str(store_dir / "optuna.journal")
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
+def local_file_of(url: str) -> str | None:
+    """The file behind a journal or SQLite storage; None for a database server."""
+    if "://" not in url:
+        return str(Path(url).resolve())
+    if url.startswith("sqlite:///"):
+        return str(Path(url.removeprefix("sqlite:///")).resolve())
+    return None
+
+
+def open_storage(url: str, heartbeat: tuple[int, int] | None = None) -> optuna.storages.BaseStorage:
     """A journal file (path ending .journal/.log) or any RDB URL (sqlite, postgresql, mysql).
 
-    RDB storages get a heartbeat: a trial whose worker died is marked failed after
-    the grace period and re-queued (up to three times) with the same parameters.
+    With ``heartbeat`` (interval, grace period in seconds), an RDB storage fails a
+    trial whose worker stopped beating and re-queues it with the same parameters
+    (:func:`retry_stale_trial`).
     """
     if url.endswith(JOURNAL_SUFFIXES) and "://" not in url:
         path = Path(url)
         path.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    beat: dict[str, Any] = {}
+    if heartbeat is not None:
+        interval, grace = heartbeat
+        beat = {"heartbeat_interval": interval, "grace_period": grace}
+        beat["heartbeat_stale_trial_callback"] = retry_stale_trial
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat arguments
-            return optuna.storages.RDBStorage(
-                url,
-                heartbeat_interval=60,
-                grace_period=180,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
-            )
+            return optuna.storages.RDBStorage(url, **beat)
     except Exception as exc:  # noqa: BLE001 - a bad URL or unreachable database is the user's to fix
-        first = next(iter(str(exc).strip().splitlines()), type(exc).__name__)
+        first = scrub(next(iter(str(exc).strip().splitlines()), type(exc).__name__), url)
         raise TunerError(
-            f"cannot open Optuna storage {url!r}: {first}. Give an RDB URL "
+            f"cannot open Optuna storage {redact(url)!r}: {first}. Give an RDB URL "
             f"(sqlite:///file.db, postgresql://user@host/db) or a path ending in .journal"
         ) from None
+
+
+def retry_stale_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """A trial whose worker stopped beating: re-queue its parameters, close its MLflow run as failed.
+
+    Optuna calls this in whichever live worker notices first, as it starts a trial.
+    """
+    optuna.storages.RetryFailedTrialCallback(max_retry=MAX_RETRIES)(study, trial)
+    recorded = study.user_attrs.get(TRACKING_ATTR)
+    if recorded:
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or recorded[0]
+        close_trial_runs(uri, recorded[1], study.study_name, trial.number, STALE_REASON)
+
+
+def fail_stale_trials(study: optuna.Study) -> None:
+    """Fail (and re-queue) the running trials whose worker stopped beating; no-op without heartbeat."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
 
 
 def create_or_load_study(
@@ -101,20 +145,46 @@ def create_or_load_study(
     return study
 
 
-def record_for_workers(
-    study: optuna.Study, config: SearchConfig, space: SearchSpace, fingerprint: str, search_run: RunTarget
-) -> None:
-    """Write into the study what a worker needs besides its name and storage."""
-    settings = {
+def study_versions() -> dict[str, str]:
+    """The versions a worker must share with the study: a trial's outcome depends on them."""
+    versions = {}
+    for lib, dists in VERSIONED.items():
+        for dist in dists:
+            try:
+                versions[lib] = metadata.version(dist)
+                break
+            except metadata.PackageNotFoundError:
+                continue
+    return versions
+
+
+def recorded_settings(config: SearchConfig) -> dict[str, Any]:
+    """The settings as the study records them: no storage URL (each worker has its own)."""
+    return {
         **config.to_dict(),
         "storage": None,
         "show_progress": False,
-    }  # a worker has its own storage URL
-    study.set_user_attr(CONFIG_ATTR, settings)
+        "tracking_uri": redact(config.tracking_uri),
+    }
+
+
+def record_for_workers(
+    study: optuna.Study,
+    config: SearchConfig,
+    space: SearchSpace,
+    fingerprint: str,
+    search_run: RunTarget,
+    storage_url: str,
+) -> None:
+    """Write into the study what a worker needs besides its name and storage (never a password)."""
+    study.set_user_attr(CONFIG_ATTR, recorded_settings(config))
     study.set_user_attr(SPACE_ATTR, {"name": space.name, "text": space.text})
     study.set_user_attr(FINGERPRINT_ATTR, fingerprint)
-    study.set_user_attr(TRACKING_ATTR, [search_run.tracking_uri, search_run.experiment_id])
+    study.set_user_attr(TRACKING_ATTR, [redact(search_run.tracking_uri), search_run.experiment_id])
     study.set_user_attr(PARENT_RUN_ATTR, search_run.search_run_id)
+    study.set_user_attr(VERSIONS_ATTR, study_versions())
+    if local_file_of(storage_url):
+        study.set_user_attr(HOST_ATTR, socket.gethostname())
 
 
 @dataclass(frozen=True)
@@ -127,7 +197,8 @@ class WorkerSetup:
     search_run: RunTarget
 
 
-def read_worker_setup(study: optuna.Study) -> WorkerSetup:
+def read_worker_setup(study: optuna.Study, tracking_uri: str | None = None) -> WorkerSetup:
+    """The study's settings; trials log to ``tracking_uri`` if given, else where the study says."""
     attrs = study.user_attrs
     if CONFIG_ATTR not in attrs:
         raise TunerError(f"study {study.study_name!r} was not created by tuner: it records no settings")
@@ -135,15 +206,49 @@ def read_worker_setup(study: optuna.Study) -> WorkerSetup:
     config = SearchConfig(**{k: v for k, v in attrs[CONFIG_ATTR].items() if k in known})
     space = parse_space(attrs[SPACE_ATTR]["text"], Path(f"{attrs[SPACE_ATTR]['name']}.yaml"))
     uri, experiment_id = attrs[TRACKING_ATTR]
+    uri = tracking_uri or uri
+    config.tracking_uri = uri
     run_id = attrs[PARENT_RUN_ATTR]
     search_run = RunTarget(uri, experiment_id, run_id, "", "search", run_id)
     return WorkerSetup(config, space, attrs[FINGERPRINT_ATTR], search_run)
 
 
-def load_study(study_name: str, storage_url: str, sampler_seed: int | None = None) -> optuna.Study:
-    """Join ``study_name`` with the sampler and pruner its recorded settings name."""
-    study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url))
-    settings: dict[str, Any] = study.user_attrs.get(CONFIG_ATTR, {})
+def check_worker_fits(study: optuna.Study, storage_url: str) -> None:
+    """Refuse a worker whose libraries differ from the study's, or that cannot share its storage."""
+    recorded = study.user_attrs.get(VERSIONS_ATTR, {})
+    mine = study_versions()
+    for lib, version in recorded.items():
+        if mine.get(lib) != version:
+            raise TunerError(
+                f"this worker runs {lib} {mine.get(lib, '(not installed)')}, study {study.study_name!r} "
+                f"was created with {lib} {version}: install {lib}=={version} on this machine (one "
+                f"environment, one image, for every worker of a study)"
+            )
+    host, here = study.user_attrs.get(HOST_ATTR), socket.gethostname()
+    if host and host != here:
+        raise TunerError(
+            f"study {study.study_name!r} is stored in a local file ({local_file_of(storage_url)}) "
+            f"created on host {host}, and this is {here}: SQLite and journal files cannot be shared "
+            f"between machines; create the study on a database server (--storage postgresql://...)"
+        )
+
+
+def load_study(
+    study_name: str, storage_url: str, sampler_seed: int | None = None, *, heartbeat: bool = True
+) -> optuna.Study:
+    """Join ``study_name`` with the sampler, pruner and heartbeat its recorded settings name."""
+    storage = open_storage(storage_url)
+    if study_name not in optuna.get_all_study_names(storage):
+        raise TunerError(
+            f"no study named {study_name!r} in {redact(storage_url)}; `tuner study list` shows those there"
+        )
+    settings: dict[str, Any] = optuna.load_study(study_name=study_name, storage=storage).user_attrs.get(
+        CONFIG_ATTR, {}
+    )
+    if heartbeat and isinstance(storage, optuna.storages.RDBStorage):
+        beat = (settings.get("heartbeat_interval", 60), settings.get("grace_period", 180))
+        storage = open_storage(storage_url, beat)
+    study = optuna.load_study(study_name=study_name, storage=storage)
     seed = settings.get("seed", 0) if sampler_seed is None else sampler_seed
     study.sampler = SAMPLERS[settings.get("sampler", "tpe")](seed)
     study.pruner = PRUNERS[settings.get("pruner", "hyperband")](settings.get("epochs", 100))
@@ -159,7 +264,8 @@ def _record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
         params=dict(trial.params),
         run_id=trial.user_attrs.get(RUN_ATTR),
         duration_s=duration,
-        reason=trial.user_attrs.get(REASON_ATTR, ""),
+        reason=trial.user_attrs.get(REASON_ATTR)
+        or (LOST_REASON if trial.state == optuna.trial.TrialState.FAIL else ""),
         best_epoch=trial.user_attrs.get(BEST_EPOCH_ATTR),
         timing=trial.user_attrs.get(TIMING_ATTR, {}),
     )

@@ -19,7 +19,6 @@ import gc
 import multiprocessing
 import os
 import signal
-import socket
 import time
 import warnings
 from collections import Counter
@@ -31,27 +30,33 @@ from typing import Any
 import optuna
 
 from tuner import interrupts
-from tuner.context import SearchContext, build_context, load_inputs
+from tuner.context import Inputs, SearchContext, build_context, load_inputs
+from tuner.engines.registry import WORKER_ID, WorkerBeacon
 from tuner.engines.study import (
     BEST_EPOCH_ATTR,
     REASON_ATTR,
     RUN_ATTR,
-    STATE_NAMES,
     TIMING_ATTR,
+    WorkerSetup,
     best_value,
+    check_worker_fits,
+    fail_stale_trials,
     load_study,
     read_worker_setup,
 )
 from tuner.errors import TunerError
 from tuner.finish import Candidate, FinalModel, recheck_fold, refit_and_log
+from tuner.gpus import share_gpus
 from tuner.interrupts import failure_reason, stop_requested
 from tuner.progress import SearchProgress
 
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"  # which process ran a trial, on its run
 UNLIMITED = 2**62  # trials, when only a timeout bounds the search
 POLL_SECONDS = 0.5
 THREADS_ENV = "TUNER_TF_THREADS"  # read by tuner.tf_env as TensorFlow starts
 STOP_GRACE_SECONDS = 30.0  # for an interrupted worker to close its MLflow run and trial
+WAIT_FOR_RUNNING_SECONDS = 1.0  # a worker waiting on the last running trials polls this often
+WORKER_ATTR = "tuner.worker"  # the host:pid that ran a trial
+REQUEUED_ATTR = "tuner.requeued_from"  # an interrupted trial's parameters, queued again
 
 
 def usable_cores() -> int:
@@ -89,8 +94,9 @@ class WorkerPool:
         self._executor = ProcessPoolExecutor(
             n_jobs, spawn, initializer=_warm_up, initargs=(threads, self.tickets)
         )
-        for _ in range(n_jobs):
-            self._executor.submit(_started)  # each submit starts a process now, not at the first task
+        with share_gpus():  # each process takes the next GPU as it starts
+            for _ in range(n_jobs):
+                self._executor.submit(_started)  # each submit starts a process now, not at the first task
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         return self._executor.submit(fn, *args)
@@ -123,17 +129,19 @@ class WorkerPool:
 
 @dataclass(frozen=True)
 class WorkerTask:
-    """What one worker needs: the study, and its budget."""
+    """What one worker process needs: the study, where to log, and its budget."""
 
     study: str
     storage: str
     trials: int | None  # None in a pool: its workers share the pool's tickets
     deadline: float | None  # wall-clock time (time.time()) after which no trial starts
     sampler_seed: int
+    tracking_uri: str | None = None  # None: the study's
+    total: int | None = None  # the study's budget of finished trials (a cluster study's --trials)
 
 
-def _may_start(task: WorkerTask, started: int) -> bool:
-    """Whether this worker may start another trial: budget, deadline and stop request allow it."""
+def _budget_allows(task: WorkerTask, started: int) -> bool:
+    """This worker's own budget: stop request, deadline, its trials or the pool's tickets."""
     if stop_requested() or (task.deadline is not None and time.time() >= task.deadline):
         return False
     if task.trials is not None:
@@ -145,28 +153,62 @@ def _may_start(task: WorkerTask, started: int) -> bool:
         return True
 
 
-def join(study_name: str, storage_url: str, sampler_seed: int | None = None) -> tuple[Any, SearchContext]:
-    """The study and this process's context, from nothing but the study's name and storage."""
-    study = load_study(study_name, storage_url, sampler_seed)
-    setup = read_worker_setup(study)
+def _study_wants_more(task: WorkerTask, study: optuna.Study) -> bool:
+    """Whether the study's ``total`` leaves room for one more trial, waiting while it is unclear.
+
+    Finished means complete or pruned. While the trials still running would reach the
+    total, wait: one may fail (its worker dies) and come back to the queue.
+    """
+    if task.total is None:
+        return True
+    while True:
+        fail_stale_trials(study)  # a dead worker's trial goes back to the queue
+        counts = Counter(t.state for t in study.get_trials(deepcopy=False))
+        finished = counts[optuna.trial.TrialState.COMPLETE] + counts[optuna.trial.TrialState.PRUNED]
+        if finished >= task.total:
+            return False
+        if finished + counts[optuna.trial.TrialState.RUNNING] < task.total:
+            return True
+        if stop_requested() or (task.deadline is not None and time.time() >= task.deadline):
+            return False
+        time.sleep(WAIT_FOR_RUNNING_SECONDS)
+
+
+def load_setup(
+    study: optuna.Study, storage_url: str, tracking_uri: str | None = None
+) -> tuple[WorkerSetup, Inputs]:
+    """What the study records, with this machine's data, checked: versions, storage, fingerprint."""
+    check_worker_fits(study, storage_url)
+    setup = read_worker_setup(study, tracking_uri)
     inputs = load_inputs(setup.config, setup.space)
     if inputs.dataset.fingerprint != setup.fingerprint:
         raise TunerError(
             f"the data {setup.config.data!r} on this machine differs from the study's "
             f"(fingerprint {inputs.dataset.fingerprint}, study {setup.fingerprint}); give workers the same file"
         )
+    return setup, inputs
+
+
+def join(
+    study_name: str, storage_url: str, sampler_seed: int | None = None, tracking_uri: str | None = None
+) -> tuple[Any, SearchContext]:
+    """The study and this process's context, from nothing but the study's name and storage."""
+    study = load_study(study_name, storage_url, sampler_seed)
+    setup, inputs = load_setup(study, storage_url, tracking_uri)
     progress = SearchProgress("trials", None, "", enabled=False)
     return study, build_context(setup.config, setup.search_run, progress, inputs)
 
 
 def work(task: WorkerTask) -> int:
-    """Worker entry point: join the study and run trials while the budget allows; return how many."""
+    """Worker entry point: join the study and run trials while the budgets allow; return how many."""
     with interrupts.handle_signals(raise_at_once=False):  # stop at the next batch, not anywhere
-        study, ctx = join(task.study, task.storage, task.sampler_seed)
+        study, ctx = join(task.study, task.storage, task.sampler_seed, task.tracking_uri)
         started = 0
-        while _may_start(task, started):
-            optimize(ctx, study, 1, None)
-            started += 1
+        with WorkerBeacon(study, ctx.config.heartbeat_interval) as beacon:
+            while _study_wants_more(task, study) and _budget_allows(task, started):
+                beacon.trial_started()
+                optimize(ctx, study, 1, None)
+                started += 1
         return started
 
 
@@ -184,6 +226,7 @@ def optimize(ctx: SearchContext, study: optuna.Study, n_trials: int | None, time
             "optuna.trial": str(trial.number),
             "tuner.worker": WORKER_ID,
         }
+        trial.set_user_attr(WORKER_ATTR, WORKER_ID)
         estimator = make_estimator(
             **common,
             **estimator_params(values),
@@ -195,7 +238,11 @@ def optimize(ctx: SearchContext, study: optuna.Study, n_trials: int | None, time
             estimator.fit(ctx.X_train, ds.y_train, validation_data=(ctx.X_valid, ds.y_valid))
         except optuna.TrialPruned:
             raise
-        except (Exception, KeyboardInterrupt) as exc:
+        except KeyboardInterrupt as exc:  # preempted: the same parameters wait for the next worker
+            trial.set_user_attr(REASON_ATTR, failure_reason(exc))
+            study.enqueue_trial(trial.params, user_attrs={REQUEUED_ATTR: trial.number})
+            raise
+        except Exception as exc:
             trial.set_user_attr(REASON_ATTR, failure_reason(exc)[:1000])
             raise
         finally:
@@ -226,45 +273,70 @@ def optimize(ctx: SearchContext, study: optuna.Study, n_trials: int | None, time
 
 
 @functools.lru_cache(maxsize=2)
-def _finish_context(study_name: str, storage_url: str) -> SearchContext:
+def _finish_context(study_name: str, storage_url: str, tracking_uri: str | None) -> SearchContext:
     """The context the finish tasks share: joined once per worker, not once per task.
 
     A pool's workers live for one search, so the study cannot change under the cache.
     """
-    return join(study_name, storage_url)[1]
+    return join(study_name, storage_url, tracking_uri=tracking_uri)[1]
 
 
-def recheck_task(study_name: str, storage_url: str, candidate: Candidate, fold: int) -> float:
+def recheck_task(
+    study_name: str, storage_url: str, tracking_uri: str | None, candidate: Candidate, fold: int
+) -> float:
     """Worker entry point: one re-check fold of one candidate (see :mod:`tuner.finish`)."""
     with interrupts.handle_signals(raise_at_once=False):
-        return recheck_fold(_finish_context(study_name, storage_url), candidate, fold)
+        return recheck_fold(_finish_context(study_name, storage_url, tracking_uri), candidate, fold)
 
 
-def refit_task(study_name: str, storage_url: str, chosen: Candidate, checked: list[Candidate]) -> FinalModel:
+def refit_task(
+    study_name: str, storage_url: str, tracking_uri: str | None, chosen: Candidate, checked: list[Candidate]
+) -> FinalModel:
     """Worker entry point: refit, test and log the chosen candidate (see :mod:`tuner.finish`)."""
     with interrupts.handle_signals(raise_at_once=False):
-        return refit_and_log(_finish_context(study_name, storage_url), chosen, checked)
+        return refit_and_log(_finish_context(study_name, storage_url, tracking_uri), chosen, checked)
 
 
-def run_in_workers(pool: WorkerPool, ctx: SearchContext, study_name: str, storage_url: str) -> None:
-    """Run ``trials`` trials (and/or until ``timeout``) of the study in the pool's workers."""
-    config = ctx.config
-    deadline = None if config.timeout is None else time.time() + config.timeout
-    pool.tickets.value = config.trials if config.trials is not None else UNLIMITED
-    study = load_study(study_name, storage_url)
+ProgressReport = Callable[[list[optuna.trial.FrozenTrial], "float | None"], None]
+
+
+def run_in_workers(
+    pool: WorkerPool,
+    study_name: str,
+    storage_url: str,
+    *,
+    trials: int | None,
+    timeout: float | None,
+    seed: int,
+    tracking_uri: str | None = None,
+    total: int | None = None,
+    report: ProgressReport | None = None,
+) -> int:
+    """Run trials of the study in the pool's workers: ``trials`` more (all workers together),
+    until ``timeout`` seconds, and/or until the study has ``total`` finished trials.
+
+    ``report`` is called at every poll with the trials finished since the start and the best value.
+    Returns how many trials the pool's workers started.
+    """
+    deadline = None if timeout is None else time.time() + timeout
+    pool.tickets.value = trials if trials is not None else UNLIMITED
+    study = load_study(study_name, storage_url, heartbeat=False)
     before = {t.number for t in study.get_trials(deepcopy=False)}
     tasks = [
-        WorkerTask(study_name, storage_url, None, deadline, config.seed + 7919 * i)
+        WorkerTask(study_name, storage_url, None, deadline, seed + 7919 * i, tracking_uri, total)
         for i in range(pool.n_jobs)
     ]
-    running = {pool.submit(work, task) for task in tasks}
+    running, started = {pool.submit(work, task) for task in tasks}, 0
     while running:
         finished, running = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
         interrupts.check()
         for future in finished:
-            future.result()  # a worker's exception ends the search here
-        new = [
-            t for t in study.get_trials(deepcopy=False) if t.number not in before and t.state.is_finished()
-        ]
-        states = Counter(STATE_NAMES.get(t.state) for t in new)
-        ctx.progress.update(len(new), best_value(study), states)
+            started += future.result()  # a worker's exception ends the search here
+        if report is not None:
+            new = [
+                t
+                for t in study.get_trials(deepcopy=False)
+                if t.number not in before and t.state.is_finished()
+            ]
+            report(new, best_value(study))
+    return started

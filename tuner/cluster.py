@@ -1,0 +1,305 @@
+"""A search spread over a scheduler: create the study once, run workers anywhere, finish once.
+
+``tuner search`` runs these three steps in one process tree; a cluster job runs
+them as commands (``tuner study create``, ``tuner worker``, ``tuner study finish``)
+on Optuna's own distributed mode, a study in a shared RDB storage (PostgreSQL), and
+one MLflow tracking server. There is no coordinator of our own: the study is the
+queue, and everything a worker needs is recorded in it (:mod:`tuner.engines.study`).
+
+Scheduler-friendly by design: ``create`` run again with the same settings changes
+nothing, a worker exits 0 once its budget or the study's is spent, and ``finish``
+run again prints the result it already made.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import time
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from tuner.config import SearchConfig
+from tuner.context import build_context, load_inputs, search_name
+from tuner.engines.base import EngineResult
+from tuner.engines.optuna_search import OptunaEngine
+from tuner.engines.registry import workers_seen
+from tuner.engines.study import (
+    CONFIG_ATTR,
+    FINGERPRINT_ATTR,
+    PARENT_RUN_ATTR,
+    RESULT_ATTR,
+    SPACE_ATTR,
+    STATE_NAMES,
+    collect,
+    fail_stale_trials,
+    load_study,
+    open_storage,
+    recorded_settings,
+)
+from tuner.engines.workers import WorkerPool, load_setup, run_in_workers, usable_cores
+from tuner.errors import TunerError
+from tuner.finish import SearchResult, summarize
+from tuner.progress import SearchProgress
+from tuner.redact import redact
+from tuner.timing import PhaseClock
+from tuner.tracking import open_experiment, recorded_run
+
+STORAGE_ENV = "TUNER_STORAGE"
+# Settings that are a worker's or a launch's own, not the study's: they may differ between runs.
+NOT_THE_STUDYS = (
+    "storage",
+    "study",
+    "resume",
+    "n_jobs",
+    "timeout",
+    "tracking_uri",
+    "show_progress",
+    "engine",
+)
+TrialState = optuna.trial.TrialState
+
+
+@dataclass
+class CreatedStudy:
+    study: str
+    storage: str  # redacted
+    search_run_id: str
+    created: bool  # False: it existed with these settings, and nothing changed
+    worker_command: str
+
+
+def _worker_command(study: str, storage_url: str) -> str:
+    """What to run on every worker machine; the storage URL only if it holds no secret."""
+    command = f"tuner worker --study {shlex.quote(study)}"
+    if os.environ.get(STORAGE_ENV) == storage_url:
+        return command  # the worker's environment carries it, as this one's did
+    return f"{command} --storage {shlex.quote(redact(storage_url) or '')}"
+
+
+def _differences(recorded: dict[str, Any], given: dict[str, Any]) -> list[str]:
+    return [
+        f"{key} {recorded.get(key)!r} (study) vs {given.get(key)!r} (given)"
+        for key in sorted(set(recorded) | set(given))
+        if key not in NOT_THE_STUDYS and recorded.get(key) != given.get(key)
+    ]
+
+
+def create_study(config: SearchConfig) -> CreatedStudy:
+    """Create the study and its parent run, recording what workers need; idempotent for cron jobs."""
+    if not config.study or not config.storage:
+        raise TunerError(f"give --study NAME and --storage URL (or ${STORAGE_ENV})")
+    config = replace(config, engine="optuna", resume=False, show_progress=False)
+    if Path(config.data).is_file():  # workers find the file where the study says, on shared storage
+        config.data = str(Path(config.data).resolve())
+    config.validate()
+    inputs = load_inputs(config)
+    config.metric = inputs.metric.name  # as recorded, so that a retry compares equal
+    storage = open_storage(config.storage)
+    if config.study in optuna.get_all_study_names(storage):
+        attrs = optuna.load_study(study_name=config.study, storage=storage).user_attrs
+        diffs = _differences(attrs.get(CONFIG_ATTR, {}), recorded_settings(config))
+        if attrs.get(SPACE_ATTR, {}).get("text") != inputs.space.text:
+            diffs.append(f"the space ({attrs.get(SPACE_ATTR, {}).get('name')!r} in the study)")
+        if attrs.get(FINGERPRINT_ATTR) != inputs.dataset.fingerprint:
+            diffs.append(f"the data (fingerprint {attrs.get(FINGERPRINT_ATTR)} in the study)")
+        if diffs:
+            raise TunerError(
+                f"study {config.study!r} exists with other settings: {'; '.join(diffs)}. "
+                f"Give the same settings, or another --study name"
+            )
+        command = _worker_command(config.study, config.storage)
+        return CreatedStudy(
+            config.study, redact(config.storage) or "", attrs[PARENT_RUN_ATTR], False, command
+        )
+    experiment = open_experiment(config.tracking_uri, search_name(config, inputs.space, inputs.dataset))
+    target = OptunaEngine(config).start(experiment, inputs)  # the study, its parent run, the records
+    command = _worker_command(config.study, config.storage)
+    return CreatedStudy(config.study, redact(config.storage) or "", target.search_run_id, True, command)
+
+
+def _trial_line(trial: optuna.trial.FrozenTrial, metric: str) -> str:
+    state = STATE_NAMES.get(trial.state, trial.state.name.lower())
+    value = "-" if trial.value is None else f"{trial.value:.4f}"
+    seconds = trial.duration.total_seconds() if trial.duration else 0.0
+    worker = trial.user_attrs.get("tuner.worker", "?")
+    return f"trial {trial.number} {state}: {metric} {value} in {seconds:.1f} s on {worker}"
+
+
+def run_worker(
+    study_name: str,
+    storage_url: str,
+    *,
+    trials: int | None = None,
+    timeout: float | None = None,
+    n_jobs: int = 1,
+    tracking_uri: str | None = None,
+    echo: Any = print,
+) -> int:
+    """Run trials of a created study until this worker's budget or the study's total; return how many ended.
+
+    Everything but the study's name and storage comes from the study. ``n_jobs``
+    processes run trials side by side (0: one per core), each on its own GPU when
+    the machine has several (:mod:`tuner.gpus`).
+    """
+    study = load_study(study_name, storage_url, heartbeat=False)
+    if RESULT_ATTR in study.user_attrs:
+        echo(f"study {study_name!r} is finished (`tuner study finish` ran): no trial to run")
+        return 0
+    setup, inputs = load_setup(study, storage_url, tracking_uri)  # refuse here, before starting processes
+    if tracking_uri:  # the pool's processes, and their stale-trial handling, log there too
+        os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
+    total, metric, seen = setup.config.trials, inputs.metric.name, set()
+    echo(f"worker for study {study_name!r}: {n_jobs or usable_cores()} process(es); study total {total}")
+
+    def report(new: list[optuna.trial.FrozenTrial], best: float | None) -> None:
+        for trial in new:
+            if trial.number not in seen:
+                seen.add(trial.number)
+                echo(_trial_line(trial, metric))
+
+    pool = WorkerPool(n_jobs or usable_cores())
+    try:
+        ran = run_in_workers(
+            pool,
+            study_name,
+            storage_url,
+            trials=trials,
+            timeout=timeout,
+            seed=setup.config.seed + os.getpid(),  # workers elsewhere sample their own points
+            tracking_uri=setup.search_run.tracking_uri,
+            total=total,
+            report=report,
+        )
+    except BaseException:
+        pool.stop()
+        raise
+    finally:
+        pool.close()
+    echo(f"worker done: it ran {ran} trial(s); the study has {_finished(study)} finished of {total}")
+    return ran
+
+
+def _finished(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+
+def study_status(study_name: str, storage_url: str) -> dict[str, Any]:
+    """Trials by state, the best so far, the budget left, the workers seen and the pace."""
+    study = load_study(study_name, storage_url, heartbeat=False)
+    attrs, trials = study.user_attrs, study.get_trials(deepcopy=False)
+    counts = Counter(t.state for t in trials)
+    finished = _finished(study)
+    total = attrs.get(CONFIG_ATTR, {}).get("trials")
+    best = None
+    if counts[TrialState.COMPLETE]:
+        best = {"trial": study.best_trial.number, "value": study.best_value, "params": study.best_params}
+    ended = [t for t in trials if t.state.is_finished() and t.datetime_complete]
+    starts = [t.datetime_start.timestamp() for t in trials if t.datetime_start]
+    last = (
+        time.time()
+        if counts[TrialState.RUNNING]
+        else max((t.datetime_complete.timestamp() for t in ended), default=0)
+    )
+    minutes = (last - min(starts)) / 60 if starts else 0.0
+    return {
+        "study": study_name,
+        "storage": redact(storage_url),
+        "direction": study.direction.name.lower(),
+        "metric": attrs.get(CONFIG_ATTR, {}).get("metric"),
+        "trials": {
+            "running": counts[TrialState.RUNNING],
+            "waiting": counts[TrialState.WAITING],
+            "complete": counts[TrialState.COMPLETE],
+            "pruned": counts[TrialState.PRUNED],
+            "failed": counts[TrialState.FAIL],
+        },
+        "total": total,
+        "budget_left": None if total is None else max(0, total - finished),
+        "best": best,
+        "workers": workers_seen(study),
+        "trials_per_minute": round(finished / minutes, 2) if minutes > 0 else None,
+        "finished": RESULT_ATTR in attrs,
+        "search_run_id": attrs.get(PARENT_RUN_ATTR),
+    }
+
+
+def list_studies(storage_url: str) -> list[dict[str, Any]]:
+    """Every study in the storage: name, direction, trials, best value, start, finished or not."""
+    rows = []
+    for summary in optuna.get_all_study_summaries(open_storage(storage_url), include_best_trial=True):
+        rows.append(
+            {
+                "study": summary.study_name,
+                "direction": summary.direction.name.lower(),
+                "trials": summary.n_trials,
+                "best": summary.best_trial.value if summary.best_trial else None,
+                "started": summary.datetime_start.isoformat(timespec="seconds")
+                if summary.datetime_start
+                else None,
+                "finished": RESULT_ATTR in summary.user_attrs,
+                "by_tuner": CONFIG_ATTR in summary.user_attrs,
+            }
+        )
+    return rows
+
+
+def _wait_for_running(study: optuna.Study, wait: bool, poll: float) -> None:
+    """Return once no trial runs; without ``wait``, refuse while any does."""
+    while True:
+        fail_stale_trials(study)  # a dead worker's trial is not "running"
+        running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+        if not running:
+            return
+        if not wait:
+            raise TunerError(
+                f"study {study.study_name!r} has {running} trial(s) still running; let the workers "
+                f"end, or add --wait to finish when they have"
+            )
+        time.sleep(poll)
+
+
+def finish_study(
+    study_name: str,
+    storage_url: str,
+    *,
+    wait: bool = False,
+    n_jobs: int = 0,
+    tracking_uri: str | None = None,
+    poll: float = 5.0,
+) -> tuple[SearchResult, bool]:
+    """What ``tuner search`` does at its end; return the result and whether it existed already."""
+    clock = PhaseClock()
+    study = load_study(study_name, storage_url)
+    if RESULT_ATTR not in study.user_attrs:
+        _wait_for_running(study, wait, poll)
+    outcome = collect(study)
+    outcome.storage = redact(storage_url)
+    if RESULT_ATTR in study.user_attrs:
+        return SearchResult(**json.loads(study.user_attrs[RESULT_ATTR]), trials=outcome.trials), True
+    setup, inputs = load_setup(study, storage_url, tracking_uri)
+    config = replace(setup.config, study=study_name, storage=storage_url, n_jobs=n_jobs)
+    result = _finish(config, setup.search_run, inputs, outcome, clock)
+    study.set_user_attr(
+        RESULT_ATTR, json.dumps({k: v for k, v in result.to_dict().items() if k != "trials"}, default=str)
+    )
+    return result, False
+
+
+def _finish(
+    config: SearchConfig, search_run: Any, inputs: Any, outcome: EngineResult, clock: PhaseClock
+) -> SearchResult:
+    """Re-check, refit, test and log in warm worker processes; close the parent run."""
+    with OptunaEngine(config) as engine:
+        ctx = build_context(config, search_run, SearchProgress("trials", None, "", enabled=False), inputs)
+        with recorded_run(search_run, run_id=search_run.search_run_id) as run:
+            with clock.phase("finish"):
+                final = engine.finish(ctx, outcome)
+            return summarize(
+                ctx, outcome, final, run, clock.phases(outcome.trials, final.seconds), engine.workers
+            )
