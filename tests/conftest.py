@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import random
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,34 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO = Path(__file__).resolve().parent.parent
+# A real PostgreSQL server (trust authentication on this project's machines). Unreachable, the
+# tests that use it fail: they never skip.
+POSTGRES = os.environ.get("TUNER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def new_database() -> str:
+    """Create an empty database on the server; return its URL (no driver name)."""
+    import psycopg
+
+    name = f"tuner_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return POSTGRES.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_database(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(POSTGRES, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    """A fresh, empty database of its own for one test."""
+    url = new_database()
+    yield url
+    drop_database(url)
 
 
 @pytest.fixture(autouse=True)

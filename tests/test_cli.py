@@ -20,6 +20,7 @@ from mlflow.tracking import MlflowClient
 from tuner.cli import cli
 from tuner.data import load_dataset
 from tuner.engines.study import open_storage
+from tuner.interrupts import INTERRUPTED
 from tuner.tracking import resolve_tracking_uri
 
 FAST = ["--space", "mlp_quick", "--data", "digits", "--epochs", "6", "--patience", "2", "--quiet"]
@@ -274,15 +275,19 @@ def test_an_interrupted_search_stops_its_workers_and_records_why(tmp_path, sig):
     assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
 
     trials = optuna.load_study(study_name="stopped", storage=open_storage(str(journal))).trials
-    assert {t.state.name for t in trials} == {"COMPLETE", "FAIL"}
-    # Two workers by default: the trials running at the signal, one or two, are interrupted.
-    interrupted = [t.user_attrs["fail_reason"] for t in trials if t.state.name == "FAIL"]
-    assert 1 <= len(interrupted) <= 2 and set(interrupted) == {"interrupted (Ctrl-C or SIGTERM)"}
+    assert {t.state.name for t in trials} == {"COMPLETE", "FAIL", "WAITING"}
+    # Two workers by default: the trials running at the signal, one or two, are interrupted,
+    # and each one's parameters wait in the queue for the next --resume.
+    failed = [t for t in trials if t.state.name == "FAIL"]
+    assert 1 <= len(failed) <= 2 and {t.user_attrs["fail_reason"] for t in failed} == {INTERRUPTED}
+    waiting = [t for t in trials if t.state.name == "WAITING"]
+    queued = {t.user_attrs["tuner.requeued_from"]: t.system_attrs["fixed_params"] for t in waiting}
+    assert queued == {t.number: t.params for t in failed}
     client = MlflowClient(resolve_tracking_uri())
     runs = client.search_runs([client.get_experiment_by_name("stopped").experiment_id])
     assert "RUNNING" not in {r.info.status for r in runs}
     search_run = next(r for r in runs if r.data.tags["tuner.kind"] == "search")
-    assert search_run.data.tags["tuner.reason"] == "interrupted (Ctrl-C or SIGTERM)"
+    assert search_run.data.tags["tuner.reason"] == INTERRUPTED
 
 
 def test_an_interrupted_random_search_leaves_no_run_open():

@@ -8,18 +8,13 @@ its own. An unreachable server fails these tests: it never skips them.
 from __future__ import annotations
 
 import json
-import os
-import uuid
-from collections.abc import Iterator
 
 import optuna
-import psycopg
 import pytest
 from click.testing import CliRunner
 
 from tuner.cli import cli
 
-SERVER = os.environ.get("TUNER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 FAST = [
     "--space",
     "mlp_quick",
@@ -33,17 +28,6 @@ FAST = [
     "1",
     "--quiet",
 ]
-
-
-@pytest.fixture
-def database() -> Iterator[str]:
-    """A fresh, empty database on the server; its URL without a driver name."""
-    name = f"tuner_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(SERVER, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield SERVER.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(SERVER, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def search(*args: str) -> dict:

@@ -46,7 +46,7 @@ from tuner.engines.workers import WorkerPool, load_setup, run_in_workers, usable
 from tuner.errors import TunerError
 from tuner.finish import SearchResult, summarize
 from tuner.progress import SearchProgress
-from tuner.redact import redact
+from tuner.redact import password_of, redact
 from tuner.timing import PhaseClock
 from tuner.tracking import open_experiment, recorded_run
 
@@ -79,7 +79,9 @@ def _worker_command(study: str, storage_url: str) -> str:
     command = f"tuner worker --study {shlex.quote(study)}"
     if os.environ.get(STORAGE_ENV) == storage_url:
         return command  # the worker's environment carries it, as this one's did
-    return f"{command} --storage {shlex.quote(redact(storage_url) or '')}"
+    if password_of(storage_url):  # never printed: the worker's environment must carry it
+        return f'{command} --storage "${STORAGE_ENV}"   # with ${STORAGE_ENV} set to the storage URL'
+    return f"{command} --storage {shlex.quote(storage_url)}"
 
 
 def _differences(recorded: dict[str, Any], given: dict[str, Any]) -> list[str]:

@@ -2,12 +2,13 @@
 
 ``tuner worker --n-jobs K`` (and ``tuner search --n-jobs K``, either engine) on a
 machine with G visible GPUs starts K processes; process i sees GPU ``i mod G`` only
-(``CUDA_VISIBLE_DEVICES``). The parent writes the GPU list and a counter file into
-the environment (:func:`share_gpus`); each child takes the next number from the
-counter as it imports TensorFlow (:func:`claim_gpu`, called by :mod:`tuner.tf_env`).
-A counter file rather than an index argument, because joblib's workers (the random
-engine) take no per-process arguments. TensorFlow's memory growth (in
-:mod:`tuner.tf_env`) lets the processes on one GPU share its memory.
+(``CUDA_VISIBLE_DEVICES``, set before TensorFlow starts). Our own worker pool counts
+its processes in shared memory (:mod:`tuner.engines.workers`). joblib's workers (the
+random engine) take no per-process arguments, so for them the parent writes the GPU
+list and a counter file into the environment (:func:`share_gpus`), and each takes
+the next number as it imports TensorFlow (:func:`claim_gpu`, called by
+:mod:`tuner.tf_env`). TensorFlow's memory growth (in :mod:`tuner.tf_env`) lets the
+processes on one GPU share its memory.
 """
 
 from __future__ import annotations

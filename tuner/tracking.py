@@ -35,6 +35,9 @@ DEFAULT_STORE = Path("mlruns")
 # MLflow narrates schema migrations and model saving at INFO/WARNING; a search prints
 # its own summary. Real problems still surface as exceptions.
 logging.getLogger("mlflow").setLevel(logging.ERROR)
+# With a tracking server, MLflow writes "View run ... at: URL" to stdout as a run ends,
+# which would corrupt `--output json`; our summary says where everything is.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 # tuner's states, and how each shows in MLflow's own status column.
 RUNNING, COMPLETE, PRUNED, FAILED = "running", "complete", "pruned", "failed"

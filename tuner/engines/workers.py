@@ -46,7 +46,7 @@ from tuner.engines.study import (
 )
 from tuner.errors import TunerError
 from tuner.finish import Candidate, FinalModel, recheck_fold, refit_and_log
-from tuner.gpus import share_gpus
+from tuner.gpus import assign, visible_gpus
 from tuner.interrupts import failure_reason, stop_requested
 from tuner.progress import SearchProgress
 
@@ -68,10 +68,14 @@ def usable_cores() -> int:
 _tickets: Any = None
 
 
-def _warm_up(threads: int, tickets: Any) -> None:
-    """Initializer of every worker process: thread budget, signals, and the heavy imports."""
+def _warm_up(threads: int, tickets: Any, gpus: list[str], started: Any) -> None:
+    """Initializer of every worker process: its GPU, thread budget, signals, and the heavy imports."""
     global _tickets
     _tickets = tickets
+    with started.get_lock():  # the i-th process to start takes GPU i mod G
+        index, started.value = started.value, started.value + 1
+    if gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = assign(index, gpus) or ""
     os.environ[THREADS_ENV] = str(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # idle: the pool stops it; busy: work() handles it
     import tuner.estimator  # noqa: F401 - TensorFlow, Keras and scikeras, before the first trial
@@ -91,12 +95,10 @@ class WorkerPool:
         threads = max(1, usable_cores() // n_jobs)
         spawn = multiprocessing.get_context("spawn")  # no inherited TensorFlow or locks
         self.tickets = spawn.Value("q", 0)
-        self._executor = ProcessPoolExecutor(
-            n_jobs, spawn, initializer=_warm_up, initargs=(threads, self.tickets)
-        )
-        with share_gpus():  # each process takes the next GPU as it starts
-            for _ in range(n_jobs):
-                self._executor.submit(_started)  # each submit starts a process now, not at the first task
+        warm_up = (threads, self.tickets, visible_gpus(), spawn.Value("q", 0))
+        self._executor = ProcessPoolExecutor(n_jobs, spawn, initializer=_warm_up, initargs=warm_up)
+        for _ in range(n_jobs):
+            self._executor.submit(_started)  # each submit starts a process now, not at the first task
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         return self._executor.submit(fn, *args)
