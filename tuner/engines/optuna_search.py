@@ -97,7 +97,7 @@ class OptunaEngine(Engine):
             report=report,
         )
         result = collect(load_study(self.study_name, self.storage_url, heartbeat=False))
-        result.storage = self.storage_url
+        result.storage = redact(self.storage_url)
         return result
 
     def finish(self, ctx: SearchContext, outcome: EngineResult) -> FinalModel:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import warnings
 from dataclasses import dataclass, fields
 from importlib import metadata
@@ -107,7 +108,10 @@ def retry_stale_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> N
     recorded = study.user_attrs.get(TRACKING_ATTR)
     if recorded:
         uri = os.environ.get("MLFLOW_TRACKING_URI") or recorded[0]
-        close_trial_runs(uri, recorded[1], study.study_name, trial.number, STALE_REASON)
+        try:
+            close_trial_runs(uri, recorded[1], study.study_name, trial.number, STALE_REASON)
+        except Exception as exc:  # noqa: BLE001 - the retry is queued; an unreachable store must not stop the worker
+            print(f"warning: could not close the MLflow run of trial {trial.number}: {exc}", file=sys.stderr)
 
 
 def fail_stale_trials(study: optuna.Study) -> None:
