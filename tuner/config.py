@@ -81,6 +81,12 @@ class SearchConfig:
         "and retried with the same parameters (its worker died or was cut off).",
         minimum=1,
     )
+    max_failures: int = setting(
+        5,
+        "Stop the search when this many trials in a row fail (a space that cannot train), "
+        "quoting the first error; 0 = never stop for failures.",
+        minimum=0,
+    )
     resume: bool = setting(False, "Add trials to the existing --study instead of starting one.")
     name: str | None = setting(None, "Search name = MLflow experiment. Default: <space>-<data>.")
     epochs: int = setting(30, "Maximum epochs per trial.", minimum=1)
