@@ -31,16 +31,15 @@ from tuner.engines.optuna_search import OptunaEngine
 from tuner.engines.registry import workers_seen
 from tuner.engines.study import (
     CONFIG_ATTR,
-    FINGERPRINT_ATTR,
     PARENT_RUN_ATTR,
     RESULT_ATTR,
-    SPACE_ATTR,
     STATE_NAMES,
     collect,
+    differences,
     fail_stale_trials,
+    fail_trials_of_gone_workers,
     load_study,
     open_storage,
-    recorded_settings,
 )
 from tuner.engines.workers import WorkerPool, load_setup, run_in_workers, usable_cores
 from tuner.errors import TunerError
@@ -84,14 +83,6 @@ def _worker_command(study: str, storage_url: str) -> str:
     return f"{command} --storage {shlex.quote(storage_url)}"
 
 
-def _differences(recorded: dict[str, Any], given: dict[str, Any]) -> list[str]:
-    return [
-        f"{key} {recorded.get(key)!r} (study) vs {given.get(key)!r} (given)"
-        for key in sorted(set(recorded) | set(given))
-        if key not in NOT_THE_STUDYS and recorded.get(key) != given.get(key)
-    ]
-
-
 def create_study(config: SearchConfig) -> CreatedStudy:
     """Create the study and its parent run, recording what workers need; idempotent for cron jobs."""
     if not config.study or not config.storage:
@@ -104,12 +95,9 @@ def create_study(config: SearchConfig) -> CreatedStudy:
     config.metric = inputs.metric.name  # as recorded, so that a retry compares equal
     storage = open_storage(config.storage)
     if config.study in optuna.get_all_study_names(storage):
-        attrs = optuna.load_study(study_name=config.study, storage=storage).user_attrs
-        diffs = _differences(attrs.get(CONFIG_ATTR, {}), recorded_settings(config))
-        if attrs.get(SPACE_ATTR, {}).get("text") != inputs.space.text:
-            diffs.append(f"the space ({attrs.get(SPACE_ATTR, {}).get('name')!r} in the study)")
-        if attrs.get(FINGERPRINT_ATTR) != inputs.dataset.fingerprint:
-            diffs.append(f"the data (fingerprint {attrs.get(FINGERPRINT_ATTR)} in the study)")
+        existing = optuna.load_study(study_name=config.study, storage=storage)
+        attrs = existing.user_attrs
+        diffs = differences(existing, config, inputs.space, inputs.dataset.fingerprint, NOT_THE_STUDYS)
         if diffs:
             raise TunerError(
                 f"study {config.study!r} exists with other settings: {'; '.join(diffs)}. "
@@ -176,6 +164,7 @@ def run_worker(
             seed=setup.config.seed + os.getpid(),  # workers elsewhere sample their own points
             tracking_uri=setup.search_run.tracking_uri,
             total=total,
+            max_failures=setup.config.max_failures,
             report=report,
         )
     except BaseException:
@@ -255,6 +244,7 @@ def _wait_for_running(study: optuna.Study, wait: bool, poll: float) -> None:
     """Return once no trial runs; without ``wait``, refuse while any does."""
     while True:
         fail_stale_trials(study)  # a dead worker's trial is not "running"
+        fail_trials_of_gone_workers(study)
         running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
         if not running:
             return

@@ -17,6 +17,7 @@ import contextlib
 import functools
 import logging
 import os
+import tempfile
 import time
 import traceback
 from collections.abc import Iterator
@@ -27,8 +28,10 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
-from tuner.errors import TrialFailed, TunerError
+from tuner.errors import TrialFailed, TunerError, first_line
+from tuner.failures import is_unreachable
 from tuner.interrupts import failure_reason
+from tuner.redact import redact
 
 DEFAULT_STORE = Path("mlruns")
 
@@ -38,6 +41,18 @@ logging.getLogger("mlflow").setLevel(logging.ERROR)
 # With a tracking server, MLflow writes "View run ... at: URL" to stdout as a run ends,
 # which would corrupt `--output json`; our summary says where everything is.
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+# A tracking server that goes away mid-search: MLflow's client retries each request with
+# back-off, by default for minutes. Ours: 5 retries, sleeping 0, 3.6, 7.2, 14.4 and 28.8 s
+# (plus up to 1 s of jitter each), so a store that stays away stops the search within a
+# minute (the study keeps every finished trial for --resume). MLflow's variables override.
+HTTP_RETRY_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "5",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1.8",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+}
+for _name, _value in HTTP_RETRY_DEFAULTS.items():
+    os.environ.setdefault(_name, _value)
+REACHABLE_TIMEOUT_SECONDS = 4.0  # at start, an unreachable server fails within 5 s
 
 # tuner's states, and how each shows in MLflow's own status column.
 RUNNING, COMPLETE, PRUNED, FAILED = "running", "complete", "pruned", "failed"
@@ -62,7 +77,13 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     if uri:
         return uri
     store = DEFAULT_STORE.resolve()
-    store.mkdir(parents=True, exist_ok=True)
+    try:
+        store.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TunerError(
+            f"cannot create the MLflow store {store} ({exc.strerror}); run from a writable folder, "
+            f"or give --tracking-uri"
+        ) from None
     return f"sqlite:///{store / 'mlflow.db'}"
 
 
@@ -96,14 +117,44 @@ def get_or_create_experiment(tracking_uri: str, name: str) -> str:
     return client.create_experiment(name, artifact_location=default_artifact_location(tracking_uri, name))
 
 
+def check_reachable(tracking_uri: str) -> None:
+    """Fail within seconds, not after minutes of retries, when the store cannot be reached or written.
+
+    A tracking server gets one request with a short timeout and no retries; a local
+    store, a test file written into its folder (as root, permission bits would not say).
+    """
+    if tracking_uri.startswith(("http://", "https://")):
+        import requests
+
+        try:
+            requests.get(tracking_uri.rstrip("/") + "/health", timeout=REACHABLE_TIMEOUT_SECONDS)
+        except requests.RequestException as exc:
+            raise TunerError(
+                f"cannot reach the MLflow tracking server {redact(tracking_uri)} "
+                f"({type(exc).__name__}); start it, or fix --tracking-uri / $MLFLOW_TRACKING_URI"
+            ) from None
+        return
+    root = local_artifact_root(tracking_uri)
+    for folder in (root.parent, root) if root is not None else ():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            raise TunerError(
+                f"cannot write to {folder} ({exc.strerror or type(exc).__name__}): the MLflow store "
+                f"needs it; make it writable for this user, or point --tracking-uri elsewhere"
+            ) from None
+
+
 def open_experiment(tracking_uri: str | None, name: str) -> RunTarget:
     """The experiment ``name`` in the resolved store, as the target of a search's parent run."""
     uri = resolve_tracking_uri(tracking_uri)
+    check_reachable(uri)
     try:
         experiment_id = get_or_create_experiment(uri, name)
     except Exception as exc:  # noqa: BLE001 - an unreachable tracking store is the user's to fix
-        first = next(iter(str(exc).strip().splitlines()), type(exc).__name__)
-        raise TunerError(f"cannot reach the MLflow tracking store {uri!r}: {first}") from None
+        raise TunerError(f"cannot reach the MLflow tracking store {uri!r}: {first_line(exc)}") from None
     return RunTarget(uri, experiment_id, None, name, "search")
 
 
@@ -199,6 +250,8 @@ def recorded_run(
         close_run(run.tracking_uri, run.run_id, PRUNED, str(exc), run.metrics)
         raise
     except BaseException as exc:
+        if is_unreachable(exc):  # closing would wait out the retries again, and fail
+            raise
         if isinstance(exc, Exception) and not isinstance(exc, TrialFailed):
             run.log_text(traceback.format_exc(), "traceback.txt")
         close_run(run.tracking_uri, run.run_id, FAILED, failure_reason(exc), run.metrics)
@@ -252,9 +305,16 @@ def log_tags(tracking_uri: str, run_id: str, tags: dict[str, Any]) -> None:
 
 
 def log_sklearn_model(
-    tracking_uri: str, run_id: str, model: Any, X_example: Any, requirements: list[str]
+    tracking_uri: str,
+    run_id: str,
+    model: Any,
+    X_example: Any,
+    requirements: list[str],
+    code_paths: list[str] | None = None,
 ) -> str:
     """Log a fitted scikit-learn model as an MLflow model of run ``run_id``; return its URI.
+
+    ``code_paths`` ship with the model and are importable wherever it loads.
 
     MLflow's model logging only attaches to the fluent API's active run, so the run
     is made active here, in the one module that handles runs.
@@ -272,5 +332,6 @@ def log_sklearn_model(
             serialization_format="cloudpickle",
             signature=signature,
             pip_requirements=requirements,
+            code_paths=code_paths,
         )
     return info.model_uri

@@ -22,6 +22,7 @@ from tuner.engines.base import Engine, EngineResult
 from tuner.engines.study import (
     PARENT_RUN_ATTR,
     STATE_NAMES,
+    check_resumable,
     collect,
     create_or_load_study,
     default_storage_url,
@@ -67,13 +68,13 @@ class OptunaEngine(Engine):
         self.study_name = self.study_name or f"{experiment.run_name}-{timestamp()}"
         storage = open_storage(self.storage_url)
         study = create_or_load_study(storage, self.study_name, inputs.metric.direction, self.config)
-        parent = study.user_attrs.get(PARENT_RUN_ATTR) if self.config.resume else None
-        if parent:
-            reopen_run(experiment.tracking_uri, parent)
-            target = children_of(experiment, parent)
-        else:
-            target = open_search_run(self.config, inputs, experiment, self.settings(), self.study_name)
         recorded = replace(self.config, metric=inputs.metric.name)  # a worker's default could differ
+        if self.config.resume:  # join as it is: what the study records stays the creator's
+            check_resumable(study, recorded, inputs.space, inputs.dataset.fingerprint)
+            parent = study.user_attrs[PARENT_RUN_ATTR]
+            reopen_run(experiment.tracking_uri, parent)
+            return children_of(experiment, parent)
+        target = open_search_run(self.config, inputs, experiment, self.settings(), self.study_name)
         record_for_workers(
             study, recorded, inputs.space, inputs.dataset.fingerprint, target, self.storage_url
         )
@@ -94,6 +95,7 @@ class OptunaEngine(Engine):
             timeout=config.timeout,
             seed=config.seed,
             tracking_uri=ctx.search_run.tracking_uri,
+            max_failures=config.max_failures,
             report=report,
         )
         result = collect(load_study(self.study_name, self.storage_url, heartbeat=False))

@@ -62,6 +62,47 @@ class WorkerBeacon:
         self.study.set_user_attr(WORKER_PREFIX + WORKER_ID, record)
 
 
+def mark_gone(study: optuna.Study, worker_id: str, why: str) -> None:
+    """Record, for ``tuner study status``, that a worker died without saying goodbye."""
+    record = study.user_attrs.get(WORKER_PREFIX + worker_id)
+    if record is not None:
+        study.set_user_attr(WORKER_PREFIX + worker_id, {**record, "state": "died", "why": why})
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def worker_gone(worker_id: str, record: dict | None) -> str | None:
+    """Why the worker ``host:pid`` is gone, or None while it may be alive.
+
+    On this host its process tells; elsewhere its record: exited, or no heartbeat
+    for three intervals. A worker elsewhere with no record is given the benefit of
+    the doubt. ``record`` is as :func:`workers_seen` gives it, its state as of now.
+    """
+    host, _, pid = worker_id.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        return None if process_alive(int(pid)) else "died (its process is gone)"
+    if record is None:
+        return None
+    if record["state"] == "lost":
+        last = time.strftime("%H:%M:%S", time.localtime(record["heartbeat"]))
+        return f"stopped sending heartbeats (last at {last})"
+    return "exited" if record["state"] == "exited" else None
+
+
+def _state(record: dict, now: float) -> str:
+    if record["state"] == "running" and now - record["heartbeat"] > 3 * record.get("interval", 60):
+        return "lost"
+    return record["state"]
+
+
 def workers_seen(study: optuna.Study | optuna.study.StudySummary, now: float | None = None) -> list[dict]:
     """Every worker the study has seen, newest heartbeat first, with its state as of ``now``."""
     now = time.time() if now is None else now
@@ -69,8 +110,5 @@ def workers_seen(study: optuna.Study | optuna.study.StudySummary, now: float | N
     for key, record in study.user_attrs.items():
         if not key.startswith(WORKER_PREFIX):
             continue
-        state = record["state"]
-        if state == "running" and now - record["heartbeat"] > 3 * record.get("interval", 60):
-            state = "lost"
-        seen.append({**record, "id": key.removeprefix(WORKER_PREFIX), "state": state})
+        seen.append({**record, "id": key.removeprefix(WORKER_PREFIX), "state": _state(record, now)})
     return sorted(seen, key=lambda r: -r["heartbeat"])

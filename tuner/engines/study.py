@@ -21,6 +21,7 @@ import optuna
 from tuner.config import SearchConfig
 from tuner.engines.base import EngineResult, TrialRecord
 from tuner.engines.optuna_factories import PRUNERS, SAMPLERS
+from tuner.engines.registry import worker_gone, workers_seen
 from tuner.errors import TunerError
 from tuner.redact import redact, scrub
 from tuner.space import SearchSpace, parse_space
@@ -47,9 +48,15 @@ FINGERPRINT_ATTR = "tuner.data_fingerprint"
 VERSIONS_ATTR = "tuner.versions"  # a worker with other versions is refused
 HOST_ATTR = "tuner.storage_host"  # a local-file storage's machine: no worker elsewhere
 RESULT_ATTR = "tuner.result"  # what the finish step returned, for a second `study finish`
+WORKER_ATTR = "tuner.worker"  # the host:pid that ran a trial
+REQUEUED_ATTR = "tuner.requeued_from"  # a lost or interrupted trial's parameters, queued again
+RETRIES_ATTR = "tuner.retries"  # how often these parameters were queued again
 MAX_RETRIES = 3  # a trial whose worker died is retried this many times
 STALE_REASON = "its worker stopped sending heartbeats (killed, preempted or cut off); retried"
 LOST_REASON = "ended without a result: its worker died or was cut off"
+# Settings a resumed search may change: they do not change what a trial is.
+RESUMABLE = ("storage", "study", "resume", "n_jobs", "timeout", "tracking_uri", "show_progress")
+RESUMABLE += ("trials", "max_failures", "recheck", "recheck_folds", "data", "engine")
 VERSIONED = {
     "tuner": ("tuner",),
     "tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tf-nightly"),
@@ -99,19 +106,71 @@ def open_storage(url: str, heartbeat: tuple[int, int] | None = None) -> optuna.s
         ) from None
 
 
+def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial | optuna.Trial) -> bool:
+    """Queue ``trial``'s parameters again, up to :data:`MAX_RETRIES` times; False once past that.
+
+    The cap keeps parameters that kill their worker (the kernel's out-of-memory
+    killer, say) from killing worker after worker.
+    """
+    retries = trial.user_attrs.get(RETRIES_ATTR, 0)
+    if retries >= MAX_RETRIES or not trial.params:
+        return False
+    study.enqueue_trial(trial.params, user_attrs={REQUEUED_ATTR: trial.number, RETRIES_ATTR: retries + 1})
+    return True
+
+
+def _close_runs_of(study: optuna.Study, trial: int, reason: str) -> None:
+    """Close the MLflow runs a lost trial left open; warn, never stop, if the store is away."""
+    recorded = study.user_attrs.get(TRACKING_ATTR)
+    if not recorded:
+        return
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or recorded[0]
+    try:
+        close_trial_runs(uri, recorded[1], study.study_name, trial, reason)
+    except Exception as exc:  # noqa: BLE001 - the retry is queued; an unreachable store must not stop the worker
+        print(f"warning: could not close the MLflow run of trial {trial}: {exc}", file=sys.stderr)
+
+
 def retry_stale_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    """A trial whose worker stopped beating: re-queue its parameters, close its MLflow run as failed.
+    """A trial whose worker stopped beating (Optuna failed it): re-queue it, close its run.
 
     Optuna calls this in whichever live worker notices first, as it starts a trial.
     """
-    optuna.storages.RetryFailedTrialCallback(max_retry=MAX_RETRIES)(study, trial)
-    recorded = study.user_attrs.get(TRACKING_ATTR)
-    if recorded:
-        uri = os.environ.get("MLFLOW_TRACKING_URI") or recorded[0]
-        try:
-            close_trial_runs(uri, recorded[1], study.study_name, trial.number, STALE_REASON)
-        except Exception as exc:  # noqa: BLE001 - the retry is queued; an unreachable store must not stop the worker
-            print(f"warning: could not close the MLflow run of trial {trial.number}: {exc}", file=sys.stderr)
+    requeue(study, trial)
+    _close_runs_of(study, trial.number, STALE_REASON)
+
+
+def fail_lost_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str) -> bool | None:
+    """A running trial whose worker is gone: failed with ``reason``, its run closed, re-queued.
+
+    The one rule for every storage. Returns whether its parameters were queued
+    again, or None when it had ended (or another process failed it first).
+    """
+    storage = study._storage  # noqa: SLF001 - Optuna's public API changes a trial only in its own process
+    try:
+        storage.set_trial_user_attr(trial._trial_id, REASON_ATTR, reason)  # noqa: SLF001
+        storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)  # noqa: SLF001
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return None  # it ended, or another process noticed first
+    queued = requeue(study, trial)
+    _close_runs_of(study, trial.number, reason)
+    return queued
+
+
+def fail_trials_of_gone_workers(study: optuna.Study) -> list[int]:
+    """Fail and re-queue the running trials whose worker is gone; never a live worker's.
+
+    For any storage, the journal file included: a worker on this host is gone when
+    its process is; elsewhere, when its record in the study stopped beating.
+    """
+    records = {w["id"]: w for w in workers_seen(study)}
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        worker = trial.user_attrs.get(WORKER_ATTR)
+        why = worker and worker_gone(worker, records.get(worker))
+        if why and fail_lost_trial(study, trial, f"worker {worker} {why}") is not None:
+            failed.append(trial.number)
+    return failed
 
 
 def fail_stale_trials(study: optuna.Study) -> None:
@@ -147,6 +206,42 @@ def create_or_load_study(
             f"resume it with the same --metric"
         )
     return study
+
+
+def differences(
+    study: optuna.Study, config: SearchConfig, space: SearchSpace, fingerprint: str, ignore: tuple[str, ...]
+) -> list[str]:
+    """How ``config``, ``space`` and the data differ from what ``study`` recorded, one phrase each."""
+    attrs = study.user_attrs
+    recorded, given = attrs.get(CONFIG_ATTR, {}), recorded_settings(config)
+    found = [
+        f"{key} {recorded.get(key)!r} (study) vs {given.get(key)!r} (given)"
+        for key in sorted(set(recorded) | set(given))
+        if key not in ignore and recorded.get(key) != given.get(key)
+    ]
+    if attrs.get(SPACE_ATTR, {}).get("text") != space.text:
+        found.append(f"the space ({attrs.get(SPACE_ATTR, {}).get('name')!r} in the study)")
+    if attrs.get(FINGERPRINT_ATTR) != fingerprint:
+        found.append(
+            f"the data (fingerprint {attrs.get(FINGERPRINT_ATTR)} in the study, {fingerprint} given)"
+        )
+    return found
+
+
+def check_resumable(study: optuna.Study, config: SearchConfig, space: SearchSpace, fingerprint: str) -> None:
+    """Let a process join a running or resumed study only with the same space, data and settings.
+
+    Two processes on one study (``--resume`` twice, or a search beside workers)
+    share its sampler's history: mixing spaces, data or metrics would corrupt it.
+    """
+    if CONFIG_ATTR not in study.user_attrs:
+        raise TunerError(f"study {study.study_name!r} was not created by tuner: it records no settings")
+    found = differences(study, config, space, fingerprint, RESUMABLE)
+    if found:
+        raise TunerError(
+            f"study {study.study_name!r} was created with other settings: {'; '.join(found)}. "
+            f"Resume it with the same ones, or start another --study"
+        )
 
 
 def study_versions() -> dict[str, str]:

@@ -19,11 +19,14 @@ import gc
 import multiprocessing
 import os
 import signal
+import socket
+import sys
 import time
 import warnings
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,32 +34,37 @@ import optuna
 
 from tuner import interrupts
 from tuner.context import Inputs, SearchContext, build_context, load_inputs
-from tuner.engines.registry import WORKER_ID, WorkerBeacon
+from tuner.engines.registry import WORKER_ID, WorkerBeacon, mark_gone
 from tuner.engines.study import (
     BEST_EPOCH_ATTR,
+    LOST_REASON,
     REASON_ATTR,
     RUN_ATTR,
     TIMING_ATTR,
+    WORKER_ATTR,
     WorkerSetup,
     best_value,
     check_worker_fits,
+    fail_lost_trial,
     fail_stale_trials,
+    fail_trials_of_gone_workers,
     load_study,
     read_worker_setup,
+    requeue,
 )
-from tuner.errors import TunerError
+from tuner.errors import TunerError, first_line
+from tuner.failures import TrackingUnavailable, is_our_bug, is_unreachable
 from tuner.finish import Candidate, FinalModel, recheck_fold, refit_and_log
 from tuner.gpus import assign, visible_gpus
 from tuner.interrupts import failure_reason, stop_requested
 from tuner.progress import SearchProgress
+from tuner.redact import redact
 
 UNLIMITED = 2**62  # trials, when only a timeout bounds the search
 POLL_SECONDS = 0.5
 THREADS_ENV = "TUNER_TF_THREADS"  # read by tuner.tf_env as TensorFlow starts
 STOP_GRACE_SECONDS = 30.0  # for an interrupted worker to close its MLflow run and trial
 WAIT_FOR_RUNNING_SECONDS = 1.0  # a worker waiting on the last running trials polls this often
-WORKER_ATTR = "tuner.worker"  # the host:pid that ran a trial
-REQUEUED_ATTR = "tuner.requeued_from"  # an interrupted trial's parameters, queued again
 
 
 def usable_cores() -> int:
@@ -68,13 +76,11 @@ def usable_cores() -> int:
 _tickets: Any = None
 
 
-def _warm_up(threads: int, tickets: Any, gpus: list[str], started: Any) -> None:
+def _warm_up(threads: int, tickets: Any, gpus: list[str], index: int) -> None:
     """Initializer of every worker process: its GPU, thread budget, signals, and the heavy imports."""
     global _tickets
     _tickets = tickets
-    with started.get_lock():  # the i-th process to start takes GPU i mod G
-        index, started.value = started.value, started.value + 1
-    if gpus:
+    if gpus:  # worker i (and its replacement) takes GPU i mod G
         os.environ["CUDA_VISIBLE_DEVICES"] = assign(index, gpus) or ""
     os.environ[THREADS_ENV] = str(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # idle: the pool stops it; busy: work() handles it
@@ -87,38 +93,87 @@ def _started() -> int:
     return os.getpid()
 
 
+class _Slot:
+    """One worker process, in an executor of its own: its death breaks nothing but itself.
+
+    (One shared ``ProcessPoolExecutor`` would be simpler, but it treats any worker's
+    death as the whole pool's and kills the other workers mid-trial.)
+    """
+
+    def __init__(self, index: int, warm_up: tuple):
+        spawn = multiprocessing.get_context("spawn")  # no inherited TensorFlow or locks
+        self.executor = ProcessPoolExecutor(1, spawn, initializer=_warm_up, initargs=(*warm_up, index))
+        self.executor.submit(_started)  # starts the process now, not at the first task
+        self.process = next(iter(self.executor._processes.values()))  # noqa: SLF001 - its exit code, later
+
+    @property
+    def worker_id(self) -> str:
+        return f"{socket.gethostname()}:{self.process.pid}"
+
+    def death(self) -> str:
+        """How the process ended, as a trial's reason says it: ``worker died (signal 9)``."""
+        self.process.join(5)
+        code = self.process.exitcode
+        if code is None:
+            return "worker died"
+        return f"worker died (signal {-code})" if code < 0 else f"worker died (exit status {code})"
+
+
 class WorkerPool:
-    """``n_jobs`` spawned processes, started at once and kept warm for every task of a search."""
+    """``n_jobs`` spawned processes, started at once and kept warm for every task of a search.
+
+    A process that dies (killed, out of memory) is replaced by :meth:`replace`.
+    """
 
     def __init__(self, n_jobs: int):
         self.n_jobs = n_jobs
         threads = max(1, usable_cores() // n_jobs)
-        spawn = multiprocessing.get_context("spawn")  # no inherited TensorFlow or locks
-        self.tickets = spawn.Value("q", 0)
-        warm_up = (threads, self.tickets, visible_gpus(), spawn.Value("q", 0))
-        self._executor = ProcessPoolExecutor(n_jobs, spawn, initializer=_warm_up, initargs=warm_up)
-        for _ in range(n_jobs):
-            self._executor.submit(_started)  # each submit starts a process now, not at the first task
+        self.tickets = multiprocessing.get_context("spawn").Value("q", 0)
+        self._warm_up = (threads, self.tickets, visible_gpus())
+        self.slots = [_Slot(i, self._warm_up) for i in range(n_jobs)]
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
-        return self._executor.submit(fn, *args)
+    def submit(self, index: int, fn: Callable[..., Any], *args: Any) -> Future:
+        """``fn(*args)`` in worker ``index``."""
+        return self.slots[index].executor.submit(fn, *args)
+
+    def replace(self, index: int) -> None:
+        """A new process in place of worker ``index``, which died; same GPU."""
+        self.slots[index].executor.shutdown(wait=False, cancel_futures=True)
+        self.slots[index] = _Slot(index, self._warm_up)
 
     def run_all(self, fn: Callable[..., Any], tasks: list[tuple]) -> list[Any]:
-        """``fn(*task)`` for every task, spread over the workers; results in order."""
-        futures = [self.submit(fn, *task) for task in tasks]
-        while not all(f.done() for f in futures):
-            wait(futures, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+        """``fn(*task)`` for every task, each worker taking the next when free; results in order."""
+        results: list[Any] = [None] * len(tasks)
+        queue, deaths = list(enumerate(tasks)), Counter[int]()
+        busy: dict[Future, tuple[int, int, tuple]] = {}  # future -> worker, task index, task
+        while queue or busy:
+            idle = set(range(self.n_jobs)) - {worker for worker, _, _ in busy.values()}
+            for worker in sorted(idle)[: len(queue)]:
+                number, task = queue.pop(0)
+                busy[self.submit(worker, fn, *task)] = (worker, number, task)
+            done, _ = wait(busy, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
             interrupts.check()
-        return [f.result() for f in futures]
+            for future in done:
+                worker, number, task = busy.pop(future)
+                if isinstance(future.exception(), BrokenProcessPool) and not deaths[number]:
+                    deaths[number] += 1  # died: a new process does the task, once
+                    warn(
+                        f"warning: {self.slots[worker].death()} ({self.slots[worker].worker_id}); restarting it"
+                    )
+                    self.replace(worker)
+                    queue.insert(0, (number, task))
+                else:
+                    results[number] = future.result()
+        return results
 
     def stop(self) -> None:
         """Interrupt every busy worker, so each records its trial as failed, then kill what is left."""
-        # The executor's own processes: other children (joblib's, say) are not ours to stop.
-        workers = list(self._executor._processes.values())
+        workers = [slot.process for slot in self.slots]
         for worker in workers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(worker.pid, signal.SIGINT)
-        self._executor.shutdown(wait=False, cancel_futures=True)  # idle workers exit now
+        for slot in self.slots:
+            slot.executor.shutdown(wait=False, cancel_futures=True)  # idle workers exit now
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for worker in workers:
             worker.join(max(0.0, deadline - time.monotonic()))
@@ -126,7 +181,12 @@ class WorkerPool:
                 worker.kill()
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        for slot in self.slots:
+            slot.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def warn(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -164,7 +224,8 @@ def _study_wants_more(task: WorkerTask, study: optuna.Study) -> bool:
     if task.total is None:
         return True
     while True:
-        fail_stale_trials(study)  # a dead worker's trial goes back to the queue
+        fail_stale_trials(study)  # a dead worker's trial goes back to the queue (RDB heartbeat)
+        fail_trials_of_gone_workers(study)  # the same, for any storage (the worker registry)
         counts = Counter(t.state for t in study.get_trials(deepcopy=False))
         finished = counts[optuna.trial.TrialState.COMPLETE] + counts[optuna.trial.TrialState.PRUNED]
         if finished >= task.total:
@@ -222,13 +283,13 @@ def optimize(ctx: SearchContext, study: optuna.Study, n_trials: int | None, time
     ds = ctx.dataset
 
     def objective(trial: optuna.Trial) -> float:
+        trial.set_user_attr(WORKER_ATTR, WORKER_ID)  # first: a dead worker's trials are found by it
         values = ctx.space.suggest(trial)
         tags = {
             "optuna.study": study.study_name,
             "optuna.trial": str(trial.number),
             "tuner.worker": WORKER_ID,
         }
-        trial.set_user_attr(WORKER_ATTR, WORKER_ID)
         estimator = make_estimator(
             **common,
             **estimator_params(values),
@@ -242,11 +303,20 @@ def optimize(ctx: SearchContext, study: optuna.Study, n_trials: int | None, time
             raise
         except KeyboardInterrupt as exc:  # preempted: the same parameters wait for the next worker
             trial.set_user_attr(REASON_ATTR, failure_reason(exc))
-            study.enqueue_trial(trial.params, user_attrs={REQUEUED_ATTR: trial.number})
+            requeue(study, trial)
             raise
         except Exception as exc:
             trial.set_user_attr(REASON_ATTR, failure_reason(exc)[:1000])
-            raise
+            if is_unreachable(exc):  # not the trial's fault: it waits for the --resume
+                requeue(study, trial)
+                raise TrackingUnavailable(
+                    f"lost the MLflow tracking store {redact(ctx.search_run.tracking_uri)} mid-search "
+                    f"({first_line(exc)}); finished trials are kept in study {study.study_name!r}: when "
+                    f"the store is back, run the same command with --study {study.study_name} --resume"
+                ) from None
+            if is_our_bug(exc):
+                raise  # Optuna fails the trial and re-raises: the search stops with the traceback
+            raise _TrialError(str(exc)) from exc
         finally:
             if getattr(estimator, "run_id_", None):
                 trial.set_user_attr(RUN_ATTR, estimator.run_id_)
@@ -268,10 +338,14 @@ def optimize(ctx: SearchContext, study: optuna.Study, n_trials: int | None, time
             objective,
             n_trials=n_trials,
             timeout=timeout,
-            catch=(Exception,),
+            catch=(_TrialError,),  # the trial's own failure; a bug of ours or a lost store stops
             callbacks=[on_trial_end],
             gc_after_trial=False,  # the trial unit already collects
         )
+
+
+class _TrialError(Exception):
+    """A trial that failed for reasons of its own (its settings, memory): the study goes on."""
 
 
 @functools.lru_cache(maxsize=2)
@@ -302,6 +376,49 @@ def refit_task(
 ProgressReport = Callable[[list[optuna.trial.FrozenTrial], "float | None"], None]
 
 
+def _failure_streak(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    """The failed trials at the end of ``trials`` (in the order they ended), interruptions aside."""
+    ended = sorted((t for t in trials if t.datetime_complete), key=lambda t: t.datetime_complete)
+    streak: list[optuna.trial.FrozenTrial] = []
+    for trial in reversed(ended):
+        if trial.state != optuna.trial.TrialState.FAIL:
+            break
+        if trial.user_attrs.get(REASON_ATTR) != interrupts.INTERRUPTED:
+            streak.insert(0, trial)
+    return streak
+
+
+def _check_failures(trials: list[optuna.trial.FrozenTrial], max_failures: int) -> None:
+    """Stop a search whose trials keep failing (a space or data that cannot train), quoting why."""
+    streak = _failure_streak(trials)
+    if max_failures and len(streak) >= max_failures:
+        first = streak[0]
+        raise TunerError(
+            f"{len(streak)} trials in a row failed, so the search stopped (--max-failures "
+            f"{max_failures}); the first, trial {first.number}: {first.user_attrs.get(REASON_ATTR, LOST_REASON)}. "
+            f"Fix the space or the data, or raise --max-failures"
+        )
+
+
+def _replace_dead_worker(pool: WorkerPool, index: int, study: optuna.Study) -> None:
+    """Worker ``index`` died: fail its trial with the reason, queue it again, start a new worker."""
+    slot = pool.slots[index]
+    reason = slot.death()
+    lost, requeued = [], 0
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if trial.user_attrs.get(WORKER_ATTR) == slot.worker_id:
+            queued = fail_lost_trial(study, trial, reason)
+            if queued is not None:
+                lost.append(trial.number)
+                requeued += queued
+    mark_gone(study, slot.worker_id, reason)
+    with pool.tickets.get_lock():  # a re-queued trial runs within the budget it was started in
+        pool.tickets.value += requeued
+    trials = f"; trial {', '.join(map(str, lost))} failed and queued again" if lost else ""
+    warn(f"warning: {reason} ({slot.worker_id}){trials}; a new worker takes its place")
+    pool.replace(index)
+
+
 def run_in_workers(
     pool: WorkerPool,
     study_name: str,
@@ -312,33 +429,41 @@ def run_in_workers(
     seed: int,
     tracking_uri: str | None = None,
     total: int | None = None,
+    max_failures: int = 0,
     report: ProgressReport | None = None,
 ) -> int:
     """Run trials of the study in the pool's workers: ``trials`` more (all workers together),
     until ``timeout`` seconds, and/or until the study has ``total`` finished trials.
 
+    A worker that dies is replaced, and its trial failed and queued again. The search
+    stops with an error after ``max_failures`` failed trials in a row (0: never).
     ``report`` is called at every poll with the trials finished since the start and the best value.
     Returns how many trials the pool's workers started.
     """
     deadline = None if timeout is None else time.time() + timeout
     pool.tickets.value = trials if trials is not None else UNLIMITED
     study = load_study(study_name, storage_url, heartbeat=False)
+    fail_trials_of_gone_workers(study)  # left running by a search or worker killed before this one
     before = {t.number for t in study.get_trials(deepcopy=False)}
     tasks = [
         WorkerTask(study_name, storage_url, None, deadline, seed + 7919 * i, tracking_uri, total)
         for i in range(pool.n_jobs)
     ]
-    running, started = {pool.submit(work, task) for task in tasks}, 0
+    running, started = {pool.submit(i, work, task): i for i, task in enumerate(tasks)}, 0
     while running:
-        finished, running = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+        finished, _ = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
         interrupts.check()
         for future in finished:
-            started += future.result()  # a worker's exception ends the search here
+            index = running.pop(future)
+            if isinstance(future.exception(), BrokenProcessPool):
+                _replace_dead_worker(pool, index, study)
+                running[pool.submit(index, work, tasks[index])] = index
+            else:
+                started += future.result()  # a worker's error (or a bug) ends the search here
+        new = [
+            t for t in study.get_trials(deepcopy=False) if t.number not in before and t.state.is_finished()
+        ]
         if report is not None:
-            new = [
-                t
-                for t in study.get_trials(deepcopy=False)
-                if t.number not in before and t.state.is_finished()
-            ]
             report(new, best_value(study))
+        _check_failures(new, max_failures)
     return started
