@@ -18,3 +18,12 @@ class TrialFailed(RuntimeError):
     An outcome of training, not an error in it: its run keeps the reason but no
     traceback.
     """
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-blank line of ``exc``'s message, else its class name.
+
+    For one-line reasons: ``str(exc).splitlines()[0]`` raises IndexError on an empty
+    message, hiding the error being reported.
+    """
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
