@@ -10,7 +10,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tuner.data import load_dataset
-from tuner.estimator import estimator_params, make_estimator, release_memory
+from tuner.estimator import estimator_params, make_estimator, release_memory, worker_id
+from tuner.model import build_model, predict
 from tuner.tracking import RunTarget, get_or_create_experiment
 
 
@@ -45,6 +46,7 @@ def test_a_complete_trial_logs_params_curves_scores_weights_and_state(digits, se
     assert run.info.status == "FINISHED"
     assert run.data.tags["tuner.state"] == "complete"
     assert run.data.tags["mlflow.parentRunId"] == search_run.parent_run_id
+    assert run.data.tags["tuner.worker"] == worker_id()  # the process that ran it
     assert run.data.params["n_neurons"] == "16" and run.data.params["optimizer"] == "adam"
     assert run.data.params["batch_size"] == "64"
     epochs = int(run.data.metrics["epochs_run"])
@@ -65,20 +67,37 @@ def test_early_stopping_ends_a_trial_before_its_epoch_budget(digits, search_run)
     assert len(est.history_["loss"]) < 200
 
 
-def test_a_pruned_trial_is_recorded_as_pruned_with_the_reason(digits, search_run):
+def test_a_pruned_trial_is_recorded_as_pruned_with_the_reason_and_keeps_its_best_weights(digits, search_run):
     ds, X_train, X_valid = digits
-    # A real study whose pruner stops every trial below 100% validation accuracy.
-    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1.01))
+    # A real study whose pruner stops every trial below 100% validation accuracy, after 6 epochs.
+    study = optuna.create_study(
+        direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1.01, n_warmup_steps=6)
+    )
     trial = study.ask()
-    est = _estimator(search_run, "pruned")
+    est = _estimator(search_run, "pruned", learning_rate=0.03)  # its validation loss is lowest before epoch 6
     est.set_params(pruning_trial=trial)
     with pytest.raises(optuna.TrialPruned):
         est.fit(X_train, ds.y_train, validation_data=(X_valid, ds.y_valid))
-    run = MlflowClient(search_run.tracking_uri).get_run(est.run_id_)
+    client = MlflowClient(search_run.tracking_uri)
+    run = client.get_run(est.run_id_)
     assert run.info.status == "KILLED"
     assert run.data.tags["tuner.state"] == "pruned"
-    assert run.data.tags["tuner.reason"].startswith("pruned at epoch 1: val_accuracy=")
-    assert trial.storage.get_trial(trial._trial_id).intermediate_values.keys() == {1}
+    assert run.data.tags["tuner.reason"].startswith("pruned at epoch 6: val_accuracy=")
+    assert trial.storage.get_trial(trial._trial_id).intermediate_values.keys() == set(range(1, 7))
+
+    # Its weights are logged, and they are its best epoch's, not the epoch it was pruned at.
+    assert [a.path for a in client.list_artifacts(est.run_id_, "weights")] == ["weights/model.weights.h5"]
+    val_losses = [m.value for m in client.get_metric_history(est.run_id_, "val_loss")]
+    assert len(val_losses) == 6 and run.data.metrics["best_epoch"] < 6, (
+        "the test needs a best epoch before the last"
+    )
+    model = build_model(1, 16, 0.03, "adam", task="multiclass", input_shape=(64,), n_outputs=10)
+    model.load_weights(client.download_artifacts(est.run_id_, "weights/model.weights.h5"))
+    X_enc, y_enc = est.feature_encoder_.transform(X_valid), est.target_encoder_.transform(ds.y_valid)
+    # The validation loss as the trial computes it every epoch (Keras' evaluate uses logits, not clipped probabilities).
+    loss = float(model.compute_loss(x=X_enc, y=y_enc, y_pred=predict(model, X_enc), training=False))
+    assert loss == pytest.approx(min(val_losses), rel=1e-5)
+    assert loss != pytest.approx(val_losses[-1], rel=1e-3)
 
 
 def test_a_diverging_trial_is_recorded_as_failed_with_the_reason(search_run):

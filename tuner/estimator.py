@@ -15,7 +15,10 @@ weights and state: ``complete``, ``pruned`` or ``failed`` with the reason.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
+import os
+import socket
 import tempfile
 import time
 from collections import defaultdict
@@ -53,6 +56,7 @@ DEFAULT_BATCH_SIZE = 32  # Keras' own default
 # accuracy moves in steps of one validation row, so it stops later and better. The trial's
 # score (and what the pruner sees) stays the search metric, at the restored epoch.
 EARLY_STOPPING_MONITOR = "val_loss"
+WORKER_TAG = "tuner.worker"
 
 
 def release_memory() -> None:
@@ -100,6 +104,22 @@ def _summary(history: dict[str, list[float]], metric: Any, started: float) -> di
         if len(history.get(metric.monitor) or []) > best:
             summary[f"best_{metric.monitor}"] = float(history[metric.monitor][best])
     return summary
+
+
+def _restore_best_weights(model: keras.Model, callbacks: list) -> None:
+    """Put back the weights EarlyStopping kept, as it does itself when training ends.
+
+    A pruned fit ends by an exception out of ``model.fit``, so Keras never calls
+    ``on_train_end`` and the model holds its last epoch's weights.
+    """
+    for callback in callbacks:
+        if isinstance(callback, keras.callbacks.EarlyStopping) and callback.best_weights is not None:
+            model.set_weights(callback.best_weights)
+
+
+def worker_id() -> str:
+    """``host:pid`` of this process, recorded on every run it fits (``tuner.worker``)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class _TrialMixin:
@@ -192,6 +212,11 @@ class _TrialMixin:
             try:
                 self._train(X, y, sample_weight, valid, callbacks)
                 self.val_score_ = self._check_outcome(recorder.history, metric, valid)
+            except optuna.TrialPruned:
+                if run:  # a pruned trial keeps its weights too: its best epoch's, as a complete one does
+                    _restore_best_weights(self.model_, callbacks)  # type: ignore[attr-defined]
+                    self._log_weights(run)
+                raise
             finally:
                 summary = _summary(recorder.history, metric, started)
                 self.best_epoch_ = int(summary.get("best_epoch", summary["epochs_run"]))
@@ -212,6 +237,8 @@ class _TrialMixin:
         if fold_ids is not None:
             fold = _held_out_fold(np.asarray(fold_ids))
             target = target.child(f"fold-{fold}", "fold", target.parent_run_id)  # type: ignore[arg-type]
+        if WORKER_TAG not in dict(target.tags):  # which process ran it (a joblib worker, say)
+            target = dataclasses.replace(target, tags=(*target.tags, (WORKER_TAG, worker_id())))
         params = {**self.hyperparameters(), "epochs": self.epochs, "patience": self.patience}  # type: ignore[attr-defined]
         params.update(task=self.task, metric=metric.name, seed=self.random_state)  # type: ignore[attr-defined]
         return recorded_run(target, params, pruned=(optuna.TrialPruned,))
