@@ -47,7 +47,7 @@ from tuner.finish import SearchResult, summarize
 from tuner.progress import SearchProgress
 from tuner.redact import password_of, redact
 from tuner.timing import PhaseClock
-from tuner.tracking import open_experiment, recorded_run
+from tuner.tracking import check_reachable, open_experiment, recorded_run, resolve_tracking_uri
 
 STORAGE_ENV = "TUNER_STORAGE"
 # Settings that are a worker's or a launch's own, not the study's: they may differ between runs.
@@ -92,6 +92,7 @@ def create_study(config: SearchConfig) -> CreatedStudy:
         config.data = str(Path(config.data).resolve())
     config.validate()
     inputs = load_inputs(config)
+    check_reachable(resolve_tracking_uri(config.tracking_uri))
     config.metric = inputs.metric.name  # as recorded, so that a retry compares equal
     storage = open_storage(config.storage)
     if config.study in optuna.get_all_study_names(storage):

@@ -15,7 +15,7 @@ from tuner.engines import make_engine
 from tuner.finish import SearchResult, summarize
 from tuner.progress import SearchProgress
 from tuner.timing import PhaseClock
-from tuner.tracking import open_experiment, recorded_run
+from tuner.tracking import check_reachable, open_experiment, recorded_run, resolve_tracking_uri
 
 __all__ = ["SearchConfig", "SearchResult", "run_search"]
 
@@ -26,7 +26,10 @@ def run_search(config: SearchConfig) -> SearchResult:
     clock = PhaseClock()
     with clock.phase("data"):
         inputs = load_inputs(config)  # first: most mistakes show here, before any worker starts
-    with make_engine(config) as engine:  # worker processes start here, while the rest sets up
+        check_reachable(resolve_tracking_uri(config.tracking_uri))  # in seconds, not after retries
+    engine = make_engine(config)
+    engine.check(inputs)  # a bad storage or study name: refused before anything is written
+    with engine:  # worker processes start here, while the rest sets up
         experiment = open_experiment(config.tracking_uri, search_name(config, inputs.space, inputs.dataset))
         search_run = engine.start(experiment, inputs)
         with recorded_run(search_run, run_id=search_run.search_run_id) as run:

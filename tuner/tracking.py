@@ -42,12 +42,12 @@ logging.getLogger("mlflow").setLevel(logging.ERROR)
 # which would corrupt `--output json`; our summary says where everything is.
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 # A tracking server that goes away mid-search: MLflow's client retries each request with
-# back-off, by default for minutes. Ours: 5 retries, sleeping 0, 3.6, 7.2, 14.4 and 28.8 s
-# (plus up to 1 s of jitter each), so a store that stays away stops the search within a
-# minute (the study keeps every finished trial for --resume). MLflow's variables override.
+# back-off, by default for minutes. Ours: 5 retries, sleeping 0, 2, 4, 8 and 16 s (plus up
+# to 1 s of jitter each), so a store that stays away stops the search within a minute (the
+# study keeps every finished trial for --resume). MLflow's own variables override these.
 HTTP_RETRY_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "5",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1.8",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
 }
 for _name, _value in HTTP_RETRY_DEFAULTS.items():
@@ -150,7 +150,6 @@ def check_reachable(tracking_uri: str) -> None:
 def open_experiment(tracking_uri: str | None, name: str) -> RunTarget:
     """The experiment ``name`` in the resolved store, as the target of a search's parent run."""
     uri = resolve_tracking_uri(tracking_uri)
-    check_reachable(uri)
     try:
         experiment_id = get_or_create_experiment(uri, name)
     except Exception as exc:  # noqa: BLE001 - an unreachable tracking store is the user's to fix
@@ -222,7 +221,14 @@ class Run:
         self.state, self.reason = FAILED, reason
 
     def log_file(self, path: Path, artifact_path: str | None = None) -> None:
-        client_for(self.tracking_uri).log_artifact(self.run_id, str(path), artifact_path=artifact_path)
+        client = client_for(self.tracking_uri)
+        try:
+            client.log_artifact(self.run_id, str(path), artifact_path=artifact_path)
+        except OSError as exc:  # a full disk or a read-only folder: say where, not just why
+            where = client.get_run(self.run_id).info.artifact_uri
+            raise OSError(
+                exc.errno, f"{exc.strerror or exc}: could not write {path.name} to {where}"
+            ) from exc
 
     def log_text(self, text: str, name: str) -> None:
         client_for(self.tracking_uri).log_text(self.run_id, text, name)
@@ -253,7 +259,8 @@ def recorded_run(
         if is_unreachable(exc):  # closing would wait out the retries again, and fail
             raise
         if isinstance(exc, Exception) and not isinstance(exc, TrialFailed):
-            run.log_text(traceback.format_exc(), "traceback.txt")
+            with contextlib.suppress(Exception):  # the traceback is a courtesy; closing the run is not
+                run.log_text(traceback.format_exc(), "traceback.txt")
         close_run(run.tracking_uri, run.run_id, FAILED, failure_reason(exc), run.metrics)
         raise
     close_run(run.tracking_uri, run.run_id, run.state, run.reason, run.metrics)

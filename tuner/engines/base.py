@@ -69,6 +69,10 @@ class Engine(ABC):
         """How many units the progress display expects."""
         return self.config.trials
 
+    def check(self, inputs: Inputs) -> None:
+        """Refuse what :meth:`start` would fail on, before anything is written or started."""
+        return None
+
     def start(self, experiment: RunTarget, inputs: Inputs) -> RunTarget:
         """Open the search's parent run; return the target its trials log under."""
         return open_search_run(

@@ -16,15 +16,16 @@ from collections import Counter
 from dataclasses import replace
 from typing import Any
 
+import optuna
+
 from tuner.config import SearchConfig
 from tuner.context import Inputs, SearchContext
 from tuner.engines.base import Engine, EngineResult
 from tuner.engines.study import (
     PARENT_RUN_ATTR,
     STATE_NAMES,
-    check_resumable,
+    check_study_name,
     collect,
-    create_or_load_study,
     default_storage_url,
     load_study,
     open_storage,
@@ -63,18 +64,40 @@ class OptunaEngine(Engine):
             "study": self.study_name,
         }
 
-    def start(self, experiment: RunTarget, inputs: Inputs) -> RunTarget:
-        """Create (or, resuming, load) the study and its parent run; record what workers need."""
-        self.study_name = self.study_name or f"{experiment.run_name}-{timestamp()}"
-        storage = open_storage(self.storage_url)
-        study = create_or_load_study(storage, self.study_name, inputs.metric.direction, self.config)
+    def check(self, inputs: Inputs) -> None:
+        """The storage opens, and the study name is free (or, resuming, the study matches)."""
+        if self.study_name is None:
+            open_storage(self.storage_url)
+            return
         recorded = replace(self.config, metric=inputs.metric.name)  # a worker's default could differ
-        if self.config.resume:  # join as it is: what the study records stays the creator's
-            check_resumable(study, recorded, inputs.space, inputs.dataset.fingerprint)
-            parent = study.user_attrs[PARENT_RUN_ATTR]
+        check_study_name(
+            open_storage(self.storage_url),
+            self.study_name,
+            recorded,
+            inputs.space,
+            inputs.metric.direction,
+            inputs.dataset.fingerprint,
+        )
+
+    def start(self, experiment: RunTarget, inputs: Inputs) -> RunTarget:
+        """Create (or, resuming, load) the study and its parent run; record what workers need.
+
+        Resuming, the study is joined as it is: what it records stays its creator's.
+        """
+        self.study_name = self.study_name or f"{experiment.run_name}-{timestamp()}"
+        if self.config.resume:
+            parent = load_study(self.study_name, self.storage_url, heartbeat=False).user_attrs[
+                PARENT_RUN_ATTR
+            ]
             reopen_run(experiment.tracking_uri, parent)
             return children_of(experiment, parent)
+        study = optuna.create_study(
+            storage=open_storage(self.storage_url),
+            study_name=self.study_name,
+            direction=inputs.metric.direction,
+        )
         target = open_search_run(self.config, inputs, experiment, self.settings(), self.study_name)
+        recorded = replace(self.config, metric=inputs.metric.name)
         record_for_workers(
             study, recorded, inputs.space, inputs.dataset.fingerprint, target, self.storage_url
         )

@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 import optuna
+import psutil
 
 WORKER_PREFIX = "tuner.worker:"
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
@@ -70,13 +71,11 @@ def mark_gone(study: optuna.Study, worker_id: str, why: str) -> None:
 
 
 def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs on this host; a zombie (dead, not yet reaped) does not."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
 
 
 def worker_gone(worker_id: str, record: dict | None) -> str | None:

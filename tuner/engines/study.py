@@ -180,32 +180,35 @@ def fail_stale_trials(study: optuna.Study) -> None:
         optuna.storages.fail_stale_trials(study)
 
 
-def create_or_load_study(
-    storage: optuna.storages.BaseStorage, study_name: str, direction: str, config: SearchConfig
-) -> optuna.Study:
-    """A new study, or with ``config.resume`` the existing one; clear errors either way."""
+def check_study_name(
+    storage: optuna.storages.BaseStorage,
+    study_name: str,
+    config: SearchConfig,
+    space: SearchSpace,
+    direction: str,
+    fingerprint: str,
+) -> None:
+    """Refuse, before anything is written: a new study whose name is taken, a missing one to
+    resume, or a resume with another metric, space, data or settings (never silently mixed)."""
     exists = study_name in optuna.get_all_study_names(storage)
     if exists and not config.resume:
         raise TunerError(
             f"a study named {study_name!r} already exists in this storage; add --resume to add "
             f"trials to it, or pick another --study name"
         )
-    if config.resume and not exists:
+    if not config.resume:
+        return
+    if not exists:
         raise TunerError(
             f"no study named {study_name!r} to resume in this storage; drop --resume to start it"
         )
-    study = optuna.create_study(
-        storage=storage,
-        study_name=study_name,
-        direction=direction,
-        load_if_exists=config.resume,
-    )
+    study = optuna.load_study(study_name=study_name, storage=storage)
     if study.direction.name.lower() != direction:
         raise TunerError(
             f"study {study_name!r} was created to {study.direction.name.lower()} its metric; "
             f"resume it with the same --metric"
         )
-    return study
+    check_resumable(study, config, space, fingerprint)
 
 
 def differences(

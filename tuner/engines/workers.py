@@ -59,6 +59,7 @@ from tuner.gpus import assign, visible_gpus
 from tuner.interrupts import failure_reason, stop_requested
 from tuner.progress import SearchProgress
 from tuner.redact import redact
+from tuner.tracking import check_reachable
 
 UNLIMITED = 2**62  # trials, when only a timeout bounds the search
 POLL_SECONDS = 0.5
@@ -243,6 +244,7 @@ def load_setup(
     """What the study records, with this machine's data, checked: versions, storage, fingerprint."""
     check_worker_fits(study, storage_url)
     setup = read_worker_setup(study, tracking_uri)
+    check_reachable(setup.search_run.tracking_uri)
     inputs = load_inputs(setup.config, setup.space)
     if inputs.dataset.fingerprint != setup.fingerprint:
         raise TunerError(
