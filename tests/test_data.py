@@ -1,4 +1,7 @@
-"""Datasets: bundled and file data, task inference, seeded splits, clear errors."""
+"""Datasets: bundled and file data, task inference, seeded splits.
+
+Bad data files (and every other bad input) are the catalogue in tests/test_bad_input.py.
+"""
 
 from __future__ import annotations
 
@@ -88,18 +91,27 @@ def test_task_can_be_overridden():
     assert load_dataset("breast_cancer", task="multiclass").task == "multiclass"
 
 
-def test_bad_data_errors(tmp_path):
-    pd.DataFrame({"a": range(20), "b": range(20)}).to_csv(tmp_path / "x.csv", index=False)
-    with pytest.raises(TunerError, match=r"target column 'price' not found; columns are: a, b"):
-        load_dataset(str(tmp_path / "x.csv"), target="price")
-    with pytest.raises(TunerError, match="--target COLUMN"):
-        load_dataset(str(tmp_path / "x.csv"))
-    with pytest.raises(TunerError, match="unknown dataset 'digitz'"):
-        load_dataset("digitz")
-    with pytest.raises(TunerError, match="data file not found"):
-        load_dataset(str(tmp_path / "missing.csv"))
-    with pytest.raises(TunerError, match="unknown task 'ranking'"):
+def test_an_unknown_task_through_the_api():
+    """The CLI refuses it as a choice (tests/test_bad_input.py); the Python API here."""
+    with pytest.raises(TunerError, match="unknown task 'ranking'; choose one of: regression"):
         load_dataset("digits", task="ranking")
+
+
+def test_missing_features_are_imputed_not_refused(tmp_path):
+    """NaN features are legitimate in tables: the preprocessing imputes them (infinite ones are refused)."""
+    frame = pd.DataFrame({"a": [np.nan if i % 5 == 0 else i for i in range(30)], "y": np.arange(30) % 2})
+    frame.to_csv(tmp_path / "gaps.csv", index=False)
+    ds = load_dataset(str(tmp_path / "gaps.csv"), target="y")
+    assert not np.isnan(ds.make_preprocessor().fit(ds.X_train).transform(ds.X_valid)).any()
+
+
+def test_a_changed_file_is_loaded_again(tmp_path):
+    """The cache knows the file, not its name: the same path rewritten gives the new rows."""
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"a": range(20), "y": np.arange(20) % 2}).to_csv(path, index=False)
+    assert load_dataset(str(path), target="y").n_samples == 20
+    pd.DataFrame({"a": range(30), "y": np.arange(30) % 2}).to_csv(path, index=False)
+    assert load_dataset(str(path), target="y").n_samples == 30
 
 
 @pytest.mark.parametrize("name", ["california_housing", "fashion_mnist"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -21,15 +21,41 @@ USER_ERROR = 2
 
 
 class _Group(click.Group):
+    """The root command: every mistake of the user's ends with one ``error:`` line, exit 2.
+
+    That is a :class:`TunerError`, and click's own usage errors too (``--trials abc``, an
+    unknown ``--engine``, a misspelt option or command), which click would print as a
+    Usage/Try/Error block. Help, asked for or shown for a bare group, stays as it is.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:  # the root's own options: `tuner --bogus`
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            _usage_error(ctx, exc)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except TunerError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(USER_ERROR)
+        except click.UsageError as exc:  # a subcommand's options, or an unknown subcommand
+            _usage_error(ctx, exc)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+
+
+def _usage_error(ctx: click.Context, exc: click.UsageError) -> NoReturn:
+    """Print click's usage error as one ``error:`` line with where to look; exit 2."""
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        raise exc  # `tuner study` alone: its help, as click shows it
+    message = " ".join(exc.format_message().split())
+    # click leaves the context out of some parser errors (an option missing its value).
+    where = f"'{exc.ctx.command_path} --help'" if exc.ctx is not None else "the command's --help"
+    click.echo(f"error: {message} See {where}.", err=True)
+    ctx.exit(USER_ERROR)
 
 
 output_option = click.option(

@@ -46,6 +46,41 @@ FIT_PARAMS = {"batch_size"}  # routed to Keras fit, not to build_model
 TYPES = ("int", "float", "categorical")
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """The values a parameter may take at all, whether fixed, a range's ends or a choice.
+
+    Checked on load: a negative layer size or a zero batch size would otherwise start a
+    search whose every trial fails inside Keras.
+    """
+
+    low: float
+    high: float = math.inf
+    low_open: bool = False  # low itself is excluded
+    high_open: bool = False
+
+    def admits(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def describe(self) -> str:
+        if self.high == math.inf:
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+        return f"in {left}{self.low:g}, {self.high:g}{right}"
+
+
+BOUNDS = {
+    "n_hidden": Bounds(0),  # 0 hidden layers: a linear / logistic model
+    "n_neurons": Bounds(1),
+    "batch_size": Bounds(1),
+    "learning_rate": Bounds(0, low_open=True),
+    "dropout": Bounds(0, 1, high_open=True),  # Keras refuses a rate of 1
+    "momentum": Bounds(0, 1),  # Keras' SGD refuses momentum outside [0, 1]
+}
+
+
 def _spaces_dir() -> Path:
     """Shipped spaces: inside the package when installed from a wheel, else the repo's."""
     packaged = Path(__file__).resolve().parent / "search_spaces"
@@ -166,22 +201,59 @@ def _number(path: Path, key: str, spec: dict, name: str, kind: type) -> Any:
         ok = ok and float(value).is_integer()
     if not ok or not math.isfinite(float(value)):
         raise _fail(
-            path, key, f"'{name}' must be {'an integer' if kind is int else 'a number'}, got {value!r}"
+            path,
+            key,
+            f"'{name}' must be {'an integer' if kind is int else 'a number'}, got {value!r}"
+            + _exponent_hint(value),
         )
     return kind(value)
 
 
+def _exponent_hint(value: Any) -> str:
+    """PyYAML reads 1e-3 as a string: a YAML 1.1 float needs a dot and a signed exponent."""
+    if not isinstance(value, str) or "e" not in value.lower():
+        return ""
+    try:
+        float(value)
+    except ValueError:
+        return ""
+    return f"; YAML reads {value} as text: write {_with_dot(value)}"
+
+
+def _with_dot(text: str) -> str:
+    """``text`` as a YAML 1.1 float: a dot in the mantissa, a sign on the exponent."""
+    mantissa, _, exponent = text.strip().lower().partition("e")
+    if "." not in mantissa:
+        mantissa += ".0"
+    if exponent and exponent[0] not in "+-":
+        exponent = "+" + exponent
+    return mantissa + ("e" + exponent if exponent else "")
+
+
+def _check_bounds(path: Path, key: str, name: str, value: float, what: str = "value") -> None:
+    bounds = BOUNDS.get(name)
+    if bounds is not None and not bounds.admits(value):
+        raise _fail(path, key, f"{what} {value!r} is out of range: {name} must be {bounds.describe()}")
+
+
 def _check_value(path: Path, key: str, name: str, value: Any) -> None:
+    """A fixed value or a categorical choice: the right type, a known name, within bounds."""
     expected = TUNABLE[name]
+    searched = f"or search it with {{type: {expected.__name__}, low: ..., high: ...}}"
     if expected is str and not isinstance(value, str):
-        raise _fail(path, key, f"expected a name, got {value!r}")
+        raise _fail(path, key, f"expected a name, got {value!r}; allowed: {', '.join(ALLOWED_VALUES[name])}")
     if expected in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        raise _fail(path, key, f"expected a number, got {value!r}")
+        hint = _exponent_hint(value) or f"; write a plain number {searched}"
+        raise _fail(path, key, f"expected a number, got {value!r}{hint}")
     if expected is int and not float(value).is_integer():
-        raise _fail(path, key, f"expected an integer, got {value!r}")
+        raise _fail(path, key, f"expected an integer, got {value!r}; write a whole number {searched}")
+    if expected is float and not math.isfinite(value):
+        raise _fail(path, key, f"expected a finite number, got {value!r}")
     if name in ALLOWED_VALUES and value not in ALLOWED_VALUES[name]:
         allowed = ", ".join(ALLOWED_VALUES[name])
         raise _fail(path, key, f"unknown {name} {value!r}; allowed: {allowed}")
+    if expected is not str:
+        _check_bounds(path, key, name, value)
 
 
 def _parse_param(path: Path, name: str, spec: Any) -> Param | None:
@@ -221,14 +293,24 @@ def _parse_param(path: Path, name: str, spec: Any) -> Param | None:
     if not isinstance(log, bool):
         raise _fail(path, key, f"'log' must be true or false, got {log!r}")
     if low > high:
-        raise _fail(path, key, f"low ({low}) > high ({high})")
+        raise _fail(path, key, f"low ({low}) > high ({high}); swap them")
     if log and low <= 0:
-        raise _fail(path, key, f"log scale needs low > 0, got low={low}")
+        raise _fail(path, key, f"log scale needs low > 0, got low={low}; raise low or drop 'log'")
+    _check_bounds(path, key, name, low, "low")
+    _check_bounds(path, key, name, high, "high")
     step = _number(path, key, spec, "step", num) if "step" in spec else None
     if step is not None and step <= 0:
         raise _fail(path, key, f"'step' must be > 0, got {step}")
     if step is not None and log and step != 1:
         raise _fail(path, key, "'step' cannot be combined with log: true")
+    if step is not None and high > low and step > high - low:
+        # Optuna would search the single value `low`: a search that cannot search.
+        raise _fail(
+            path,
+            key,
+            f"'step' ({step}) is larger than the range [{low}, {high}], so only {low} could be "
+            f"drawn; make step at most {high - low} or widen the range",
+        )
     if kind == "int":
         return IntParam(low, high, step or 1, log)
     return FloatParam(low, high, log, step)
@@ -241,7 +323,15 @@ def load_space(path: str | Path) -> SearchSpace:
         path = SPACES_DIR / f"{path}.yaml"  # a shipped space by bare name
     if not path.is_file():
         raise TunerError(f"search space file not found: {path} (see `tuner spaces` for shipped ones)")
-    return parse_space(path.read_text(), path)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a binary file, or text saved in another encoding
+        raise TunerError(
+            f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+            f"a space file is YAML text: save it as UTF-8"
+        ) from None
+    return parse_space(text, path)
 
 
 def parse_space(text: str, path: Path) -> SearchSpace:
