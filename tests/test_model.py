@@ -108,3 +108,22 @@ def test_hidden_activation_is_selectable():
 def test_bad_arguments_raise_clear_errors(kwargs, message):
     with pytest.raises(TunerError, match=message):
         build_model(**kwargs)
+
+
+def test_pickled_models_load_their_keras_part_in_safe_mode():
+    """The logged best model is a pickle whose Keras model travels as a ``.keras`` archive
+    (scikeras' pickling): it must load in Keras' safe mode, which refuses Python code in it."""
+    import cloudpickle
+
+    import tuner.estimator  # noqa: F401 - scikeras' pickling of Keras models, as the model logging uses it
+    from tuner.tf_env import keras
+
+    model = build_model(1, 4, 1e-2, "adam", task="binary", input_shape=(5,))
+    X, _ = _data("binary")
+    restored = cloudpickle.loads(cloudpickle.dumps(model))
+    assert np.allclose(restored.predict(X, verbose=0), model.predict(X, verbose=0))
+
+    inputs = keras.Input((5,))
+    carrying_code = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
+    with pytest.raises(ValueError, match="safe_mode=False"):
+        cloudpickle.loads(cloudpickle.dumps(carrying_code))

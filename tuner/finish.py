@@ -12,8 +12,11 @@ no trial saw), logged as an MLflow model, and summed up in a :class:`SearchResul
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -162,14 +165,43 @@ def refit_and_log(ctx: SearchContext, chosen: Candidate, checked: list[Candidate
     model = (
         Pipeline([("prep", ctx.preprocessor), ("keras", final)]) if ctx.preprocessor is not None else final
     )
-    requirements = [f"{lib}=={ver}" for lib, ver in library_versions().items() if lib != "python"]
     example = ds.X_test[:5] if len(ds.y_test) else ds.X_valid[:5]
-    model_uri = log_sklearn_model(
-        search_run.tracking_uri, search_run.search_run_id, model, example, [*requirements, "tuner"]
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        model_uri = log_sklearn_model(
+            search_run.tracking_uri,
+            search_run.search_run_id,
+            model,
+            example,
+            model_requirements(),
+            code_paths=[str(package_source(Path(tmp)))],
+        )
     seconds = {"refit": refitted - started, "model_logging": time.perf_counter() - refitted}
     trained_on = f"train+valid ({len(y)} rows, {chosen.epochs} epochs)"
     return FinalModel(chosen, checked, model_uri, final.run_id_, test_score, trained_on, seconds)
+
+
+def model_requirements() -> list[str]:
+    """The pinned libraries the logged model needs, without ``tuner`` itself.
+
+    ``tuner`` on the public package index is an unrelated project, so MLflow's
+    environment restore must not install it: our code ships with the model instead
+    (:func:`package_source`).
+    """
+    return [f"{lib}=={ver}" for lib, ver in library_versions().items() if lib != "python"]
+
+
+def package_source(folder: Path) -> Path:
+    """A clean copy of the ``tuner`` package in ``folder``, for the model's ``code_paths``.
+
+    The pickled model refers to tuner's classes (the estimator, its target encoder), so
+    they must be importable wherever it loads; MLflow puts ``code_paths`` on ``sys.path``.
+    """
+    import tuner
+
+    source = Path(tuner.__file__).resolve().parent
+    copy = folder / "tuner"
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "search_spaces"))
+    return copy
 
 
 def summarize(
