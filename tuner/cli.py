@@ -353,6 +353,9 @@ def worker(
         )
 
 
+UI_STOP_GRACE_SECONDS = 10.0  # for MLflow's server, workers and job consumers to exit on SIGTERM
+
+
 @cli.command()
 @click.option("--port", type=int, default=5000, show_default=True)
 @click.option(
@@ -360,7 +363,7 @@ def worker(
 )
 @tracking_option
 def ui(port: int, host: str, tracking_uri: str | None) -> None:
-    """Open the MLflow UI on the tracking store (Ctrl-C to stop)."""
+    """Open the MLflow UI on the tracking store (Ctrl-C or SIGTERM stops it and all it started)."""
     from tuner.tracking import local_artifact_root, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
@@ -382,7 +385,91 @@ def ui(port: int, host: str, tracking_uri: str | None) -> None:
     if artifacts is not None:  # experiments created from the UI keep their artifacts in mlruns/ too
         command += ["--artifacts-destination", str(artifacts)]
     click.echo(f"MLflow UI for {uri} at http://{host}:{port} (Ctrl-C to stop)", err=True)
-    raise SystemExit(subprocess.call(command))
+    raise SystemExit(_serve_until_stopped(command))
+
+
+def _serve_until_stopped(command: list[str]) -> int:
+    """Run a server until it ends (its exit status) or SIGTERM/SIGINT ask to stop it (0).
+
+    MLflow's UI is a tree of processes (the ``mlflow`` command, uvicorn and its workers,
+    job runners and their consumers); killed alone, its root leaves them serving the
+    port. So the server runs in its own session and process group, which is stopped as
+    a whole (:func:`_stop_group`). Its own group also keeps the terminal's Ctrl-C for
+    us, so it is stopped once, the same way as by a service manager's SIGTERM.
+    """
+    import signal
+
+    requested: list[int] = []
+    previous = {
+        sig: signal.signal(sig, lambda signum, _: requested.append(signum))
+        for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        server = subprocess.Popen(command, start_new_session=True)
+        try:
+            while not requested:
+                try:
+                    return server.wait(timeout=0.2)
+                except subprocess.TimeoutExpired:
+                    pass
+        finally:
+            _stop_group(server, UI_STOP_GRACE_SECONDS)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    click.echo("MLflow UI stopped", err=True)
+    return 0
+
+
+def _stop_group(leader: subprocess.Popen, grace: float) -> None:
+    """SIGTERM the process group ``leader`` leads; after ``grace`` seconds, SIGKILL what is left.
+
+    Its descendants are listed first, so any that left the group are stopped too.
+    """
+    import contextlib
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    group = leader.pid  # it leads its own session (start_new_session)
+
+    def running(process: psutil.Process) -> bool:
+        with contextlib.suppress(psutil.Error):
+            return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+        return False
+
+    def in_group(process: psutil.Process) -> bool:
+        with contextlib.suppress(OSError):
+            return os.getpgid(process.pid) == group
+        return False
+
+    def left() -> list[psutil.Process]:
+        members = [p for p in psutil.process_iter() if in_group(p)]
+        return [p for p in {*members, *descendants} if running(p)]
+
+    try:
+        descendants = psutil.Process(leader.pid).children(recursive=True)
+    except psutil.Error:  # it ended already
+        descendants = []
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGTERM)
+    for (
+        process
+    ) in descendants:  # any with a group of their own; once only: uvicorn takes a second signal as a kill
+        if not in_group(process):
+            with contextlib.suppress(psutil.Error):
+                process.terminate()
+    deadline = time.monotonic() + grace
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        leader.wait(timeout=grace)
+    while (remaining := left()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for process in remaining:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    leader.wait()
 
 
 def main() -> None:
