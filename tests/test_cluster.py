@@ -10,11 +10,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +21,7 @@ import numpy as np
 import optuna
 import pytest
 from click.testing import CliRunner
-from conftest import drop_database, new_database
+from conftest import MlflowServer, drop_database, new_database
 from mlflow.tracking import MlflowClient
 from sklearn.datasets import load_digits
 
@@ -54,37 +52,20 @@ def with_password(url: str) -> str:
     return url.replace("postgres@", f"postgres:{PASSWORD}@", 1)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`mlflow server` on a free loopback port: backend in PostgreSQL, artifacts served from a folder."""
-    backend, port = new_database(), free_port()
-    artifacts = tmp_path_factory.mktemp("artifacts")
-    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--backend-store-uri", backend.replace("postgresql", "postgresql+psycopg", 1)]
-    command += ["--artifacts-destination", str(artifacts), "--workers", "1"]
-    log = open(tmp_path_factory.mktemp("server") / "server.log", "w")  # noqa: SIM115 - closed below
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    backend = new_database()
+    server = MlflowServer(
+        backend.replace("postgresql", "postgresql+psycopg", 1),
+        tmp_path_factory.mktemp("artifacts"),
+        tmp_path_factory.mktemp("server") / "server.log",
+    )
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, "mlflow server did not start"
-                time.sleep(0.5)
-        yield url
+        server.start()
+        yield server.url
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
-        log.close()
+        server.stop()
         drop_database(backend)
 
 

@@ -302,6 +302,14 @@ def close_trial_runs(tracking_uri: str, experiment_id: str, study: str, trial: i
     return [run.info.run_id for run in runs]
 
 
+def open_runs_of(tracking_uri: str, search_run_id: str) -> list[Any]:
+    """The runs of a search still marked running (children and grandchildren of its parent)."""
+    query = f"tags.`{SEARCH_TAG}` = '{search_run_id}' and attributes.status = '{RunStatus.to_string(RunStatus.RUNNING)}'"
+    client = client_for(tracking_uri)
+    experiment = client.get_run(search_run_id).info.experiment_id
+    return client.search_runs([experiment], filter_string=query, max_results=10000)
+
+
 def log_params(tracking_uri: str, run_id: str, params: dict[str, Any]) -> None:
     if params:
         client_for(tracking_uri).log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])

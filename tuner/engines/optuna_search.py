@@ -25,8 +25,10 @@ from tuner.engines.study import (
     PARENT_RUN_ATTR,
     STATE_NAMES,
     check_study_name,
+    close_orphaned_runs,
     collect,
     default_storage_url,
+    fail_trials_of_gone_workers,
     load_study,
     open_storage,
     record_for_workers,
@@ -85,10 +87,11 @@ class OptunaEngine(Engine):
         Resuming, the study is joined as it is: what it records stays its creator's.
         """
         self.study_name = self.study_name or f"{experiment.run_name}-{timestamp()}"
-        if self.config.resume:
-            parent = load_study(self.study_name, self.storage_url, heartbeat=False).user_attrs[
-                PARENT_RUN_ATTR
-            ]
+        if self.config.resume:  # what an earlier process left running, it will not finish
+            study = load_study(self.study_name, self.storage_url, heartbeat=False)
+            parent = study.user_attrs[PARENT_RUN_ATTR]
+            fail_trials_of_gone_workers(study)
+            close_orphaned_runs(study, experiment.tracking_uri, parent)
             reopen_run(experiment.tracking_uri, parent)
             return children_of(experiment, parent)
         study = optuna.create_study(

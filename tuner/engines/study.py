@@ -25,7 +25,7 @@ from tuner.engines.registry import worker_gone, workers_seen
 from tuner.errors import TunerError
 from tuner.redact import redact, scrub
 from tuner.space import SearchSpace, parse_space
-from tuner.tracking import COMPLETE, FAILED, PRUNED, RunTarget, close_trial_runs
+from tuner.tracking import COMPLETE, FAILED, PRUNED, RunTarget, close_run, close_trial_runs, open_runs_of
 
 STATE_NAMES = {
     optuna.trial.TrialState.COMPLETE: COMPLETE,
@@ -48,7 +48,7 @@ FINGERPRINT_ATTR = "tuner.data_fingerprint"
 VERSIONS_ATTR = "tuner.versions"  # a worker with other versions is refused
 HOST_ATTR = "tuner.storage_host"  # a local-file storage's machine: no worker elsewhere
 RESULT_ATTR = "tuner.result"  # what the finish step returned, for a second `study finish`
-WORKER_ATTR = "tuner.worker"  # the host:pid that ran a trial
+WORKER_ATTR = "tuner.worker"  # the host:pid that ran a trial (also a tag of every run it fit)
 REQUEUED_ATTR = "tuner.requeued_from"  # a lost or interrupted trial's parameters, queued again
 RETRIES_ATTR = "tuner.retries"  # how often these parameters were queued again
 MAX_RETRIES = 3  # a trial whose worker died is retried this many times
@@ -56,7 +56,8 @@ STALE_REASON = "its worker stopped sending heartbeats (killed, preempted or cut 
 LOST_REASON = "ended without a result: its worker died or was cut off"
 # Settings a resumed search may change: they do not change what a trial is.
 RESUMABLE = ("storage", "study", "resume", "n_jobs", "timeout", "tracking_uri", "show_progress")
-RESUMABLE += ("trials", "max_failures", "recheck", "recheck_folds", "data", "engine")
+RESUMABLE += ("trials", "max_failures", "recheck", "recheck_folds", "engine")
+RESUMABLE += ("space", "data")  # compared by the space's text and the data's fingerprint
 VERSIONED = {
     "tuner": ("tuner",),
     "tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tf-nightly"),
@@ -155,6 +156,30 @@ def fail_lost_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial, reason
     queued = requeue(study, trial)
     _close_runs_of(study, trial.number, reason)
     return queued
+
+
+def close_orphaned_runs(study: optuna.Study, tracking_uri: str, search_run_id: str) -> list[str]:
+    """Close the runs a resumed search's earlier processes left open, and only those.
+
+    A trial's run whose trial has ended (failed while the tracking store was away,
+    say), and a finish-step run whose worker is gone.
+    """
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    records = {w["id"]: w for w in workers_seen(study)}
+    closed = []
+    for run in open_runs_of(tracking_uri, search_run_id):
+        tags = run.data.tags
+        trial = trials.get(int(tags["optuna.trial"])) if tags.get("optuna.trial", "").isdigit() else None
+        worker = tags.get(WORKER_ATTR)
+        if trial is not None and trial.state.is_finished():
+            reason = trial.user_attrs.get(REASON_ATTR) or LOST_REASON
+        elif trial is None and worker and worker_gone(worker, records.get(worker)):
+            reason = f"worker {worker} {worker_gone(worker, records.get(worker))}"
+        else:
+            continue
+        close_run(tracking_uri, run.info.run_id, FAILED, reason)
+        closed.append(run.info.run_id)
+    return closed
 
 
 def fail_trials_of_gone_workers(study: optuna.Study) -> list[int]:
