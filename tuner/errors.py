@@ -20,10 +20,11 @@ class TrialFailed(RuntimeError):
     """
 
 
-def first_line(exc: BaseException) -> str:
-    """The first non-blank line of ``exc``'s message, else its class name.
+def first_line(exc: BaseException | str) -> str:
+    """The first non-blank line of an exception's message (or of a text), else its class name.
 
     For one-line reasons: ``str(exc).splitlines()[0]`` raises IndexError on an empty
-    message, hiding the error being reported.
+    message, hiding the error being reported. A blank text gives ``""``.
     """
-    return next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    fallback = "" if isinstance(exc, str) else type(exc).__name__
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), fallback)

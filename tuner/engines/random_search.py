@@ -10,7 +10,6 @@ the fold it is scored on.
 from __future__ import annotations
 
 import contextlib
-import threading
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +22,7 @@ from sklearn.pipeline import Pipeline
 from tuner.context import SearchContext
 from tuner.engines.base import Engine, EngineResult, TrialRecord
 from tuner.engines.workers import usable_cores
-from tuner.errors import TunerError
+from tuner.errors import TunerError, first_line
 from tuner.finish import FinalModel, candidates, refit_and_log
 from tuner.gpus import share_gpus
 from tuner.tracking import (
@@ -149,13 +148,30 @@ def _fold_runs(target: RunTarget) -> list[Any]:
     return client.search_runs([target.experiment_id], filter_string=query, max_results=5000)
 
 
-def _watch_folds(ctx: SearchContext, stop: threading.Event) -> None:
-    """Drive the progress display from finished fold runs (they may end in other processes)."""
-    while not stop.wait(POLL_SECONDS):
-        runs = [r for r in _fold_runs(ctx.search_run) if r.info.status != "RUNNING"]
-        scores = [r.data.metrics["val_score"] for r in runs if "val_score" in r.data.metrics]
-        states = {FAILED: sum(r.data.tags.get(STATE_TAG) == FAILED for r in runs)}
-        ctx.progress.update(len(runs), ctx.metric.best(scores), states)
+def _show_folds(ctx: SearchContext) -> None:
+    """Update the progress display from finished fold runs (they may end in other processes)."""
+    runs = [r for r in _fold_runs(ctx.search_run) if r.info.status != "RUNNING"]
+    scores = [r.data.metrics["val_score"] for r in runs if "val_score" in r.data.metrics]
+    states = {FAILED: sum(r.data.tags.get(STATE_TAG) == FAILED for r in runs)}
+    ctx.progress.update(len(runs), ctx.metric.best(scores), states)
+
+
+def _no_candidate_completed(ctx: SearchContext, what: str) -> TunerError:
+    """One line for a search with no usable candidate: what failed, the first failure's
+    reason (from the earliest failed fold run), and what to do about it."""
+    runs = sorted(_fold_runs(ctx.search_run), key=lambda r: r.info.start_time or 0)
+    reasons = [
+        first_line(r.data.tags.get(REASON_TAG, "")) for r in runs if r.data.tags.get(STATE_TAG) == FAILED
+    ]
+    first = next((reason for reason in reasons if reason), "")
+    if "diverged" in first:
+        fix = "lower the learning rate (or its range) in the search space"
+    else:
+        fix = "fix what it names in the search space or the data"
+    cause = f"first failure: {first}" if first else "no fit raised an error, but no score was a number"
+    return TunerError(
+        f"no candidate completed: {what}; {cause}. To fix: {fix} (each fold run in MLflow keeps its error)"
+    )
 
 
 def _best_epochs(ctx: SearchContext) -> dict[str, int]:
@@ -212,11 +228,11 @@ def _make_search(ctx: SearchContext) -> tuple[LoggedRandomizedSearchCV, np.ndarr
 def run_random(ctx: SearchContext) -> EngineResult:
     """``trials`` candidates, each scored by ``cv``-fold cross-validation on the train split."""
     search, fold_ids = _make_search(ctx)
-    stop = threading.Event()
-    watcher = threading.Thread(target=_watch_folds, args=(ctx, stop), daemon=True)
-    watcher.start()
     try:
-        with warnings.catch_warnings():
+        with (
+            ctx.progress.watch(lambda: _show_folds(ctx), POLL_SECONDS),
+            warnings.catch_warnings(),
+        ):
             warnings.filterwarnings("ignore", category=FitFailedWarning)
             warnings.filterwarnings("ignore", message=".*test scores are non-finite.*")
             with share_gpus():  # joblib's worker processes take one GPU each, round robin
@@ -224,15 +240,11 @@ def run_random(ctx: SearchContext) -> EngineResult:
     except ValueError as exc:
         if "fits failed" not in str(exc):
             raise
-        reasons = [r.data.tags.get(REASON_TAG, "") for r in _fold_runs(ctx.search_run)]
-        first = next((r for r in reasons if r), "see the fold runs in MLflow")
-        raise TunerError(f"all {len(reasons)} fits failed; first error: {first}") from None
+        fits = ctx.config.trials * ctx.config.cv
+        raise _no_candidate_completed(ctx, f"all {fits} fits failed") from None
     except BaseException:  # Ctrl-C, SIGTERM: the candidate runs are closed; close their folds too
         _close_open_folds(ctx)
         raise
-    finally:
-        stop.set()
-        watcher.join()
     epochs = _best_epochs(ctx)
     trials = []
     for index, run_id in enumerate(search.candidate_run_ids_):
@@ -252,9 +264,7 @@ def run_random(ctx: SearchContext) -> EngineResult:
         )
     complete = [t for t in trials if t.state == COMPLETE]
     if not complete:
-        raise TunerError(
-            f"no candidate completed: every one of the {len(trials)} had a failed fold; see MLflow"
-        )
+        raise _no_candidate_completed(ctx, f"each of the {len(trials)} candidates had a failed fold")
     best = ctx.metric.best(complete, key=lambda t: t.value)
     ctx.progress.update(len(trials) * ctx.config.cv, best.value)
     return EngineResult(trials=trials, best=best)
