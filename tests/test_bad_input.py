@@ -14,8 +14,15 @@ the files to write into the test's working directory first.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -561,6 +568,102 @@ CATALOGUE = [
         "cannot open Optuna storage 'sqlite://': an in-memory database; worker processes cannot share it",
     ),
 ]
+
+
+# --- resuming a study with other settings, and tracking stores --------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _study_folder() -> Path:
+    """An ``mlruns/`` holding study 'base' (digits, mlp_quick, 2 epochs), made once by a real search."""
+    folder = Path(tempfile.mkdtemp(prefix="tuner-catalogue-"))
+    command = [
+        sys.executable,
+        "-m",
+        "tuner",
+        "search",
+        "--quiet",
+        *BASE_SEARCH,
+        "--trials",
+        "1",
+        "--n-jobs",
+        "1",
+    ]
+    subprocess.run(
+        [*command, "--recheck", "1", "--study", "base"], cwd=folder, check=True, capture_output=True
+    )
+    return folder / "mlruns"
+
+
+def with_study(path: Path) -> None:
+    shutil.copytree(_study_folder(), path)
+
+
+BASE_SEARCH = ["--space", "mlp_quick", "--data", "digits", "--epochs", "2"]
+RESUME = ["--study", "base", "--resume"]
+STUDY = {"mlruns": with_study}
+CATALOGUE += [
+    bad("resume-missing-study", ["--study", "nope", "--resume"], "no study named 'nope' to resume"),
+    bad(
+        "resume-other-direction",
+        [*RESUME, *BASE_SEARCH, "--data", "diabetes"],
+        "study 'base' was created to maximize its metric; resume it with the same --metric",
+        STUDY,
+    ),
+    bad(
+        "resume-other-space",
+        [*RESUME, *BASE_SEARCH, "--space", "mlp"],
+        "study 'base' was created with other settings: the space ('mlp_quick' in the study)",
+        STUDY,
+    ),
+    bad("resume-other-data", [*RESUME, *BASE_SEARCH, "--data", "wine"], "the data (fingerprint", STUDY),
+    bad(
+        "resume-other-epochs",
+        [*RESUME, *BASE_SEARCH, "--epochs", "5"],
+        "epochs 2 (study) vs 5 (given)",
+        STUDY,
+    ),
+    bad("resume-other-seed", [*RESUME, *BASE_SEARCH, "--seed", "7"], "seed 42 (study) vs 7 (given)", STUDY),
+    bad(
+        "tracking-unreachable-server",
+        ["--tracking-uri", f"http://{UNREACHABLE}"],
+        f"cannot reach the MLflow tracking server http://{UNREACHABLE} (ConnectionError); start it",
+    ),
+    bad(
+        "tracking-password-never-shown",
+        ["--tracking-uri", f"http://me:{PASSWORD}@{UNREACHABLE}"],
+        f"cannot reach the MLflow tracking server http://me:***@{UNREACHABLE}",
+        hidden=(PASSWORD,),
+    ),
+    bad(
+        "tracking-unknown-scheme",
+        ["--tracking-uri", "foo://bar"],
+        "unknown tracking URI scheme in 'foo://bar'",
+    ),
+    bad(
+        "tracking-store-folder-is-a-file",
+        [],
+        "cannot write to ",
+        {"mlruns": "a file where the store's folder goes\n"},
+    ),
+]
+
+
+def test_a_tracking_server_that_never_answers_fails_within_5_seconds():
+    """A server that takes the connection and says nothing (hung, or a firewall's black hole)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel completes the handshake; nobody ever reads or answers
+        uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        result = CliRunner().invoke(cli, ["search", "--quiet", "--data", "iris", "--tracking-uri", uri])
+        took = time.monotonic() - started
+    assert result.exit_code == 2
+    assert (
+        result.output == f"error: cannot reach the MLflow tracking server {uri} (ReadTimeout); start it, "
+        "or fix --tracking-uri / $MLFLOW_TRACKING_URI\n"
+    )
+    assert took < 5
 
 
 NUMBER_KINDS = {"int": "integer", "int | None": "integer", "float": "float", "float | None": "float"}

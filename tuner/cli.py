@@ -364,11 +364,12 @@ UI_STOP_GRACE_SECONDS = 10.0  # for MLflow's server, workers and job consumers t
 @tracking_option
 def ui(port: int, host: str, tracking_uri: str | None) -> None:
     """Open the MLflow UI on the tracking store (Ctrl-C or SIGTERM stops it and all it started)."""
-    from tuner.tracking import local_artifact_root, resolve_tracking_uri
+    from tuner.tracking import client_for, local_artifact_root, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
     if uri.startswith(("http://", "https://", "databricks")):
         raise TunerError(f"{uri} is a tracking server already: open it in a browser")
+    client_for(uri)  # a local store's folder, so that a first `tuner ui` shows an empty store
     command = [
         sys.executable,
         "-m",

@@ -52,7 +52,17 @@ HTTP_RETRY_DEFAULTS = {
 }
 for _name, _value in HTTP_RETRY_DEFAULTS.items():
     os.environ.setdefault(_name, _value)
-REACHABLE_TIMEOUT_SECONDS = 4.0  # at start, an unreachable server fails within 5 s
+REACHABLE_TIMEOUT_SECONDS = 3.0  # at start, a server that does not answer fails within 5 s
+TRACKING_SCHEMES = (
+    "http",
+    "https",
+    "file",
+    "sqlite",
+    "postgresql",
+    "mysql",
+    "mssql",
+    "databricks",
+)  # at start, an unreachable server fails within 5 s
 
 # tuner's states, and how each shows in MLflow's own status column.
 RUNNING, COMPLETE, PRUNED, FAILED = "running", "complete", "pruned", "failed"
@@ -71,20 +81,13 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     """``uri``, else ``$MLFLOW_TRACKING_URI``, else the local store in ``./mlruns``.
 
     The local store is a SQLite database plus artifact folders, all inside
-    ``mlruns/`` (MLflow's plain file store is deprecated).
+    ``mlruns/`` (MLflow's plain file store is deprecated); its folder is made when a
+    client first opens it (:func:`client_for`), not here, so a refused search writes nothing.
     """
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
         return uri
-    store = DEFAULT_STORE.resolve()
-    try:
-        store.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise TunerError(
-            f"cannot create the MLflow store {store} ({exc.strerror}); run from a writable folder, "
-            f"or give --tracking-uri"
-        ) from None
-    return f"sqlite:///{store / 'mlflow.db'}"
+    return f"sqlite:///{DEFAULT_STORE.resolve() / 'mlflow.db'}"
 
 
 def local_artifact_root(tracking_uri: str) -> Path | None:
@@ -105,7 +108,16 @@ def default_artifact_location(tracking_uri: str, experiment_name: str) -> str | 
 
 @functools.lru_cache(maxsize=4)
 def client_for(tracking_uri: str) -> MlflowClient:
-    """One client per store per process (clients are cheap, but connecting is not)."""
+    """One client per store per process (clients are cheap, but connecting is not).
+
+    A local store's folder is made here, as it is first opened.
+    """
+    root = local_artifact_root(tracking_uri)
+    if root is not None:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TunerError(f"cannot create the MLflow store {root.parent} ({exc.strerror})") from None
     return MlflowClient(tracking_uri=tracking_uri)
 
 
@@ -123,21 +135,33 @@ def check_reachable(tracking_uri: str) -> None:
     A tracking server gets one request with a short timeout and no retries; a local
     store, a test file written into its folder (as root, permission bits would not say).
     """
+    scheme = tracking_uri.split("://", 1)[0] if "://" in tracking_uri else "file"
+    if scheme.split("+", 1)[0] not in TRACKING_SCHEMES:
+        raise TunerError(
+            f"unknown tracking URI scheme in {redact(tracking_uri)!r}; give http(s)://host:port (a tracking "
+            f"server), sqlite:///file.db, postgresql://... or leave it out for the local store in ./mlruns"
+        )
     if tracking_uri.startswith(("http://", "https://")):
         import requests
 
         try:
-            requests.get(tracking_uri.rstrip("/") + "/health", timeout=REACHABLE_TIMEOUT_SECONDS)
+            answer = requests.get(tracking_uri.rstrip("/") + "/health", timeout=REACHABLE_TIMEOUT_SECONDS)
         except requests.RequestException as exc:
             raise TunerError(
                 f"cannot reach the MLflow tracking server {redact(tracking_uri)} "
                 f"({type(exc).__name__}); start it, or fix --tracking-uri / $MLFLOW_TRACKING_URI"
             ) from None
+        if answer.status_code == 404 or answer.status_code >= 500:  # 401/403: signing in comes later
+            raise TunerError(
+                f"{redact(tracking_uri)} answered {answer.status_code} where an MLflow tracking server "
+                f"answers its health check: fix --tracking-uri / $MLFLOW_TRACKING_URI"
+            )
         return
-    root = local_artifact_root(tracking_uri)
-    for folder in (root.parent, root) if root is not None else ():
+    folder = local_artifact_root(tracking_uri)
+    if folder is not None:
+        while not folder.exists():  # the folder that will hold it: nothing is made here
+            folder = folder.parent
         try:
-            folder.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryFile(dir=folder):
                 pass
         except OSError as exc:

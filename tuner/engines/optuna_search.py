@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -30,10 +31,12 @@ from tuner.engines.study import (
     default_storage_url,
     fail_trials_of_gone_workers,
     load_study,
+    local_file_of,
     open_storage,
     record_for_workers,
 )
 from tuner.engines.workers import WorkerPool, recheck_task, refit_task, run_in_workers, usable_cores
+from tuner.errors import TunerError
 from tuner.finish import FinalModel, candidates, choose
 from tuner.redact import redact
 from tuner.search_run import children_of, open_search_run, timestamp
@@ -69,7 +72,13 @@ class OptunaEngine(Engine):
     def check(self, inputs: Inputs) -> None:
         """The storage opens, and the study name is free (or, resuming, the study matches)."""
         if self.study_name is None:
-            open_storage(self.storage_url)
+            return  # a new study under a new name; validate() checked the storage
+        if local_file_of(self.storage_url) and not Path(self.storage_url.removeprefix("sqlite:///")).exists():
+            if self.config.resume:  # refused without creating the file
+                raise TunerError(
+                    f"no study named {self.study_name!r} to resume in {redact(self.storage_url)} "
+                    f"(no such file); drop --resume to start it"
+                )
             return
         recorded = replace(self.config, metric=inputs.metric.name)  # a worker's default could differ
         check_study_name(

@@ -22,6 +22,7 @@ from tuner.config import SearchConfig
 from tuner.engines.base import EngineResult, TrialRecord
 from tuner.engines.optuna_factories import PRUNERS, SAMPLERS
 from tuner.engines.registry import worker_gone, workers_seen
+from tuner.engines.storage import JOURNAL_SUFFIXES
 from tuner.errors import TunerError
 from tuner.redact import redact, scrub
 from tuner.space import SearchSpace, parse_space
@@ -32,7 +33,6 @@ STATE_NAMES = {
     optuna.trial.TrialState.PRUNED: PRUNED,
     optuna.trial.TrialState.FAIL: FAILED,
 }
-JOURNAL_SUFFIXES = (".journal", ".log")
 # The progress display tells the story; a failed trial keeps its reason and traceback in MLflow.
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
