@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -116,3 +118,42 @@ class MlflowServer:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(30)
         self.process = None
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of the test's own (initdb in a temporary folder, a free port), which a
+    test may stop and start: the shared server on 5432 stays up for everyone else."""
+
+    BIN = (
+        sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
+        if Path("/usr/lib/postgresql").exists()
+        else None
+    )
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="tuner-pg-"))
+        os.chmod(self.dir, 0o755)
+        self.data = self.dir / "data"
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        subprocess.run(["chown", "postgres", str(self.dir)], check=True)
+        self._as_postgres("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres")
+
+    def _as_postgres(self, tool: str, *args: str) -> None:
+        command = ["runuser", "-u", "postgres", "--", str(self.BIN / tool), *args]
+        subprocess.run(command, check=True, capture_output=True, cwd=self.dir)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"
+        self._as_postgres(
+            "pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"), "-w", "start"
+        )
+
+    def stop(self) -> None:
+        """At once, as a crash or a lost network would: connections are cut, nothing is flushed politely."""
+        self._as_postgres("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def remove(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.stop()
+        subprocess.run(["rm", "-rf", str(self.dir)], check=True)

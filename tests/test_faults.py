@@ -20,7 +20,7 @@ import keras
 import optuna
 import pytest
 from click.testing import CliRunner
-from conftest import MlflowServer
+from conftest import MlflowServer, PrivatePostgres
 from mlflow.tracking import MlflowClient
 
 import tuner.estimator
@@ -29,6 +29,7 @@ from tuner.config import SearchConfig
 from tuner.context import build_context, load_inputs
 from tuner.engines.optuna_search import OptunaEngine
 from tuner.engines.registry import WORKER_PREFIX
+from tuner.engines.retrying_storage import RETRY_ENV
 from tuner.engines.study import PARENT_RUN_ATTR, REQUEUED_ATTR, WORKER_ATTR, load_study, open_storage
 from tuner.engines.workers import optimize
 from tuner.failures import is_our_bug
@@ -46,7 +47,7 @@ def tuner_command(*args: str) -> list[str]:
 
 
 def trials_of(study: str, storage: str = "mlruns/optuna.journal") -> list[optuna.trial.FrozenTrial]:
-    if not Path(storage).exists():
+    if "://" not in storage and not Path(storage).exists():
         return []
     try:
         return optuna.load_study(study_name=study, storage=open_storage(storage)).trials
@@ -331,3 +332,59 @@ def _keras_error() -> Exception:
     except ValueError as exc:
         return exc
     raise AssertionError("Keras accepted a negative layer size")
+
+
+def test_a_database_outage_is_ridden_out_then_stops_the_search_resumably():
+    """The study's PostgreSQL stopped for 3 s mid-trial: waited out. Stopped for good: exit 2 once
+    the retry budget is spent (20 s here, $TUNER_STORAGE_RETRY_SECONDS), nothing lost, resumable."""
+    database = PrivatePostgres()
+    database.start()
+    env = {**os.environ, RETRY_ENV: "20"}
+    args = ["--epochs", "12", "--patience", "12", "--n-jobs", "1", "--study", "db", "--name", "db"]
+    args += ["--storage", database.url]
+    search = subprocess.Popen(
+        tuner_command(*args, "--trials", "30"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        wait_for(
+            lambda: (
+                len(finished(trials_of("db", database.url))) >= 1 and running_for("db", 0.5, database.url)
+            ),
+            search,
+        )
+        database.stop()  # a brief outage, mid-trial
+        time.sleep(3)
+        database.start()
+        survived = len(finished(trials_of("db", database.url))) + 1
+        wait_for(lambda: len(finished(trials_of("db", database.url))) >= survived, search)
+        database.stop()  # and now for good
+        stopped_at = time.monotonic()
+        _, stderr = search.communicate(timeout=120)
+        took = time.monotonic() - stopped_at
+        assert search.returncode == 2, stderr
+        last = stderr.strip().splitlines()[-1]
+        assert last.startswith(f"error: lost the Optuna storage {database.url} for 20 s")
+        assert last.endswith("run the same command with --resume") and "Traceback" not in stderr
+        print(f"\ndatabase gone -> search stopped: {took:.1f} s (budget 20 s)")
+
+        database.start()
+        done_before = {t.number for t in finished(trials_of("db", database.url))}
+        assert len(done_before) >= survived
+        result = CliRunner().invoke(
+            cli, ["search", *FAST, *args, "--trials", "1", "--resume", "--output", "json"]
+        )
+        assert result.exit_code == 0, result.output
+        trials = trials_of("db", database.url)
+    finally:
+        if search.poll() is None:
+            search.kill()
+        database.remove()
+    assert not [t for t in trials if t.state == State.RUNNING]
+    assert {t.number for t in finished(trials)} >= done_before  # no finished trial lost
+    runs = runs_of("db")
+    assert "RUNNING" not in {r.info.status for r in runs}
+    assert {trial_run(runs, n).info.status for n in done_before} == {"FINISHED"}

@@ -22,6 +22,7 @@ from tuner.config import SearchConfig
 from tuner.engines.base import EngineResult, TrialRecord
 from tuner.engines.optuna_factories import PRUNERS, SAMPLERS
 from tuner.engines.registry import worker_gone, workers_seen
+from tuner.engines.retrying_storage import RetryingRDBStorage
 from tuner.engines.storage import JOURNAL_SUFFIXES
 from tuner.errors import TunerError
 from tuner.redact import redact, scrub
@@ -98,7 +99,7 @@ def open_storage(url: str, heartbeat: tuple[int, int] | None = None) -> optuna.s
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat arguments
-            return optuna.storages.RDBStorage(url, **beat)
+            return RetryingRDBStorage(url, **beat)
     except Exception as exc:  # noqa: BLE001 - a bad URL or unreachable database is the user's to fix
         first = scrub(next(iter(str(exc).strip().splitlines()), type(exc).__name__), url)
         raise TunerError(

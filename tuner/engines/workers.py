@@ -35,6 +35,7 @@ import optuna
 from tuner import interrupts
 from tuner.context import Inputs, SearchContext, build_context, load_inputs
 from tuner.engines.registry import WORKER_ID, WorkerBeacon, mark_gone
+from tuner.engines.retrying_storage import StorageUnavailable
 from tuner.engines.study import (
     BEST_EPOCH_ATTR,
     LOST_REASON,
@@ -308,6 +309,8 @@ def optimize(ctx: SearchContext, study: optuna.Study, n_trials: int | None, time
             requeue(study, trial)
             raise
         except Exception as exc:
+            if isinstance(exc, StorageUnavailable):
+                raise  # the study cannot record anything now: the search stops, --resume goes on
             trial.set_user_attr(REASON_ATTR, failure_reason(exc)[:1000])
             if is_unreachable(exc):  # not the trial's fault: it waits for the --resume
                 requeue(study, trial)
