@@ -220,16 +220,17 @@ def test_a_tracking_server_outage_is_ridden_out_then_stops_the_search_resumably(
     server = MlflowServer(
         f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "artifacts", tmp_path / "server.log"
     )
-    server.start()
     args = ["--epochs", "12", "--patience", "12", "--n-jobs", "1", "--study", "out", "--name", "out"]
     args += ["--tracking-uri", server.url]
-    search = subprocess.Popen(
-        tuner_command(*args, "--trials", "30"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    search = None
     try:
+        server.start()
+        search = subprocess.Popen(
+            tuner_command(*args, "--trials", "30"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         wait_for(lambda: len(finished(trials_of("out"))) >= 1 and running_for("out", 0.5), search)
         server.stop()  # a brief outage, mid-trial: 2 s, and the server's start (~5 s)
         time.sleep(2)
@@ -241,31 +242,27 @@ def test_a_tracking_server_outage_is_ridden_out_then_stops_the_search_resumably(
         stopped_at = time.monotonic()
         _, stderr = search.communicate(timeout=120)
         took = time.monotonic() - stopped_at
-    finally:
-        if search.poll() is None:
-            search.kill()
-    assert search.returncode == 2, stderr
-    assert took < 60
-    last = stderr.strip().splitlines()[-1]
-    assert last.startswith(f"error: lost the MLflow tracking store {server.url} mid-search")
-    assert "run the same command with --study out --resume" in last and "Traceback" not in stderr
-    print(f"\ntracking server gone -> search stopped: {took:.1f} s")
-    trials = trials_of("out")
-    done_before = {t.number for t in finished(trials)}
-    assert len(done_before) >= survived
-    interrupted = [t for t in trials if t.state == State.FAIL]
-    assert [
-        t.state for t in trials if t.user_attrs.get(REQUEUED_ATTR) in {i.number for i in interrupted}
-    ] == [State.WAITING]
+        assert search.returncode == 2, stderr
+        assert took < 60
+        last = stderr.strip().splitlines()[-1]
+        assert last.startswith(f"error: lost the MLflow tracking store {server.url} mid-search")
+        assert "run the same command with --study out --resume" in last and "Traceback" not in stderr
+        print(f"\ntracking server gone -> search stopped: {took:.1f} s")
+        trials = trials_of("out")
+        done_before = {t.number for t in finished(trials)}
+        assert len(done_before) >= survived
+        interrupted = {t.number for t in trials if t.state == State.FAIL}
+        assert [t.state for t in trials if t.user_attrs.get(REQUEUED_ATTR) in interrupted] == [State.WAITING]
 
-    server.start()
-    try:
+        server.start()
         result = CliRunner().invoke(
             cli, ["search", *FAST, *args, "--trials", "1", "--resume", "--output", "json"]
         )
         assert result.exit_code == 0, result.output
         runs = runs_of("out", server.url)
     finally:
+        if search is not None and search.poll() is None:
+            search.kill()
         server.stop()
     assert "RUNNING" not in {r.info.status for r in runs}
     assert {trial_run(runs, n).info.status for n in done_before} == {"FINISHED"}  # no finished trial lost
