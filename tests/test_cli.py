@@ -201,23 +201,6 @@ def test_regression_search_with_the_books_space():
     assert 0 < result["test_score"] < predict_the_mean
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        # The rest of the user's mistakes, each with the "nothing written" check too, are the
-        # catalogue in tests/test_bad_input.py. This one still leaves mlruns/ behind (the
-        # default store's folders and an empty journal), so it cannot join it yet.
-        (["--study", "nope", "--resume"], "error: no study named 'nope' to resume"),
-    ],
-)
-def test_user_mistakes_end_with_one_line_and_exit_2(args, message):
-    result = CliRunner().invoke(cli, ["search", "--quiet", *args])
-    assert result.exit_code == 2, result.output
-    assert result.output.strip().splitlines() == [result.output.strip()]
-    assert result.output.startswith(message)
-    assert "Traceback" not in result.output
-
-
 def test_an_existing_study_is_not_overwritten(tmp_path):
     storage = str(tmp_path / "o.journal")
     search_json("--trials", "1", "--study", "s", "--storage", storage, "--name", "dup")

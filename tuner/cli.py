@@ -381,6 +381,8 @@ def ui(port: int, host: str, tracking_uri: str | None) -> None:
         host,
         "--port",
         str(port),
+        "--workers",
+        "1",  # one person's UI: MLflow's default of 4 server processes only slows its start
     ]
     artifacts = local_artifact_root(uri)
     if artifacts is not None:  # experiments created from the UI keep their artifacts in mlruns/ too

@@ -142,7 +142,7 @@ def _online(name: str) -> tuple[Any, np.ndarray]:
 
         (X_a, y_a), (X_b, y_b) = getattr(keras.datasets, name).load_data()
     except Exception as exc:  # noqa: BLE001 - any download failure reads the same to a user
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = first_line(exc)
         raise TunerError(
             f"could not download dataset {name!r} ({reason}); it needs internet access. "
             f"Offline, use a bundled dataset ({', '.join(BUNDLED)}) or --data FILE"

@@ -24,7 +24,7 @@ from tuner.engines.optuna_factories import PRUNERS, SAMPLERS
 from tuner.engines.registry import worker_gone, workers_seen
 from tuner.engines.retrying_storage import RetryingRDBStorage
 from tuner.engines.storage import JOURNAL_SUFFIXES
-from tuner.errors import TunerError
+from tuner.errors import TunerError, first_line
 from tuner.redact import redact, scrub
 from tuner.space import SearchSpace, parse_space
 from tuner.tracking import COMPLETE, FAILED, PRUNED, RunTarget, close_run, close_trial_runs, open_runs_of
@@ -101,7 +101,7 @@ def open_storage(url: str, heartbeat: tuple[int, int] | None = None) -> optuna.s
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat arguments
             return RetryingRDBStorage(url, **beat)
     except Exception as exc:  # noqa: BLE001 - a bad URL or unreachable database is the user's to fix
-        first = scrub(next(iter(str(exc).strip().splitlines()), type(exc).__name__), url)
+        first = scrub(first_line(exc), url)
         raise TunerError(
             f"cannot open Optuna storage {redact(url)!r}: {first}. Give an RDB URL "
             f"(sqlite:///file.db, postgresql://user@host/db) or a path ending in .journal"
