@@ -364,11 +364,12 @@ UI_STOP_GRACE_SECONDS = 10.0  # for MLflow's server, workers and job consumers t
 @tracking_option
 def ui(port: int, host: str, tracking_uri: str | None) -> None:
     """Open the MLflow UI on the tracking store (Ctrl-C or SIGTERM stops it and all it started)."""
+    from tuner.redact import redact
     from tuner.tracking import client_for, local_artifact_root, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
     if uri.startswith(("http://", "https://", "databricks")):
-        raise TunerError(f"{uri} is a tracking server already: open it in a browser")
+        raise TunerError(f"{redact(uri)} is a tracking server already: open it in a browser")
     client_for(uri)  # a local store's folder, so that a first `tuner ui` shows an empty store
     command = [
         sys.executable,
@@ -387,7 +388,7 @@ def ui(port: int, host: str, tracking_uri: str | None) -> None:
     artifacts = local_artifact_root(uri)
     if artifacts is not None:  # experiments created from the UI keep their artifacts in mlruns/ too
         command += ["--artifacts-destination", str(artifacts)]
-    click.echo(f"MLflow UI for {uri} at http://{host}:{port} (Ctrl-C to stop)", err=True)
+    click.echo(f"MLflow UI for {redact(uri)} at http://{host}:{port} (Ctrl-C to stop)", err=True)
     raise SystemExit(_serve_until_stopped(command))
 
 

@@ -31,7 +31,7 @@ from mlflow.tracking import MlflowClient
 from tuner.errors import TrialFailed, TunerError, first_line
 from tuner.failures import is_unreachable
 from tuner.interrupts import failure_reason
-from tuner.redact import redact
+from tuner.redact import redact, scrub
 
 DEFAULT_STORE = Path("mlruns")
 
@@ -53,16 +53,8 @@ HTTP_RETRY_DEFAULTS = {
 for _name, _value in HTTP_RETRY_DEFAULTS.items():
     os.environ.setdefault(_name, _value)
 REACHABLE_TIMEOUT_SECONDS = 3.0  # at start, a server that does not answer fails within 5 s
-TRACKING_SCHEMES = (
-    "http",
-    "https",
-    "file",
-    "sqlite",
-    "postgresql",
-    "mysql",
-    "mssql",
-    "databricks",
-)  # at start, an unreachable server fails within 5 s
+# The URI schemes MLflow has tracking stores for (a database URL may name its driver: postgresql+psycopg).
+TRACKING_SCHEMES = ("http", "https", "file", "sqlite", "postgresql", "mysql", "mssql", "databricks")
 
 # tuner's states, and how each shows in MLflow's own status column.
 RUNNING, COMPLETE, PRUNED, FAILED = "running", "complete", "pruned", "failed"
@@ -177,7 +169,9 @@ def open_experiment(tracking_uri: str | None, name: str) -> RunTarget:
     try:
         experiment_id = get_or_create_experiment(uri, name)
     except Exception as exc:  # noqa: BLE001 - an unreachable tracking store is the user's to fix
-        raise TunerError(f"cannot reach the MLflow tracking store {uri!r}: {first_line(exc)}") from None
+        raise TunerError(
+            f"cannot reach the MLflow tracking store {redact(uri)!r}: {scrub(first_line(exc), uri)}"
+        ) from None
     return RunTarget(uri, experiment_id, None, name, "search")
 
 

@@ -130,7 +130,10 @@ def _close_runs_of(study: optuna.Study, trial: int, reason: str) -> None:
     try:
         close_trial_runs(uri, recorded[1], study.study_name, trial, reason)
     except Exception as exc:  # noqa: BLE001 - the retry is queued; an unreachable store must not stop the worker
-        print(f"warning: could not close the MLflow run of trial {trial}: {exc}", file=sys.stderr)
+        print(
+            f"warning: could not close the MLflow run of trial {trial}: {scrub(first_line(exc), uri)}",
+            file=sys.stderr,
+        )
 
 
 def retry_stale_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:

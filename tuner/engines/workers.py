@@ -59,7 +59,7 @@ from tuner.finish import Candidate, FinalModel, recheck_fold, refit_and_log
 from tuner.gpus import assign, visible_gpus
 from tuner.interrupts import failure_reason, stop_requested
 from tuner.progress import SearchProgress
-from tuner.redact import redact
+from tuner.redact import redact, scrub
 from tuner.tracking import check_reachable
 
 UNLIMITED = 2**62  # trials, when only a timeout bounds the search
@@ -114,7 +114,10 @@ class _Slot:
 
     def death(self) -> str:
         """How the process ended, as a trial's reason says it: ``worker died (signal 9)``."""
-        self.process.join(5)
+        deadline = time.monotonic() + 5
+        # The executor's own thread may reap the process first: its exit code shows a moment later.
+        while self.process.exitcode is None and time.monotonic() < deadline:
+            self.process.join(0.1)
         code = self.process.exitcode
         if code is None:
             return "worker died"
@@ -309,19 +312,10 @@ def optimize(ctx: SearchContext, study: optuna.Study, n_trials: int | None, time
             requeue(study, trial)
             raise
         except Exception as exc:
-            if isinstance(exc, StorageUnavailable):
-                raise  # the study cannot record anything now: the search stops, --resume goes on
-            trial.set_user_attr(REASON_ATTR, failure_reason(exc)[:1000])
-            if is_unreachable(exc):  # not the trial's fault: it waits for the --resume
-                requeue(study, trial)
-                raise TrackingUnavailable(
-                    f"lost the MLflow tracking store {redact(ctx.search_run.tracking_uri)} mid-search "
-                    f"({first_line(exc)}); finished trials are kept in study {study.study_name!r}: when "
-                    f"the store is back, run the same command with --study {study.study_name} --resume"
-                ) from None
-            if is_our_bug(exc):
-                raise  # Optuna fails the trial and re-raises: the search stops with the traceback
-            raise _TrialError(str(exc)) from exc
+            outcome = _outcome_of(exc, trial, study, ctx.search_run.tracking_uri)
+            if outcome is exc:
+                raise
+            raise outcome from (exc if isinstance(outcome, _TrialError) else None)
         finally:
             if getattr(estimator, "run_id_", None):
                 trial.set_user_attr(RUN_ATTR, estimator.run_id_)
@@ -351,6 +345,25 @@ def optimize(ctx: SearchContext, study: optuna.Study, n_trials: int | None, time
 
 class _TrialError(Exception):
     """A trial that failed for reasons of its own (its settings, memory): the study goes on."""
+
+
+def _outcome_of(exc: Exception, trial: optuna.Trial, study: optuna.Study, tracking_uri: str) -> Exception:
+    """What a trial's exception becomes: the trial's own failure (recorded, the study goes on),
+    or, raised on, a bug of ours (with its traceback) or a lost store (``--resume`` goes on)."""
+    if isinstance(exc, StorageUnavailable):
+        return exc  # the study cannot record anything now
+    trial.set_user_attr(REASON_ATTR, failure_reason(exc)[:1000])
+    if is_unreachable(exc):  # not the trial's fault: it waits for the --resume
+        requeue(study, trial)
+        return TrackingUnavailable(
+            f"lost the MLflow tracking store {redact(tracking_uri)} mid-search "
+            f"({scrub(first_line(exc), tracking_uri)}); finished trials are kept in study "
+            f"{study.study_name!r}: when the store is back, run the same command with "
+            f"--study {study.study_name} --resume"
+        )
+    if is_our_bug(exc):
+        return exc  # Optuna fails the trial and re-raises it: the search stops
+    return _TrialError(str(exc))
 
 
 @functools.lru_cache(maxsize=2)
