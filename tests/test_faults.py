@@ -38,6 +38,7 @@ from tuner.progress import SearchProgress
 from tuner.tracking import open_experiment, resolve_tracking_uri
 
 State = optuna.trial.TrialState
+PASSWORD = "Hunter2-never-shown"
 FAST = ["--space", "mlp_quick", "--data", "digits", "--quiet", "--recheck", "1", "--pruner", "none"]
 SLOW_TRIALS = ["--epochs", "80", "--patience", "80"]  # seconds a trial: time to kill one mid-way
 
@@ -238,7 +239,8 @@ def test_a_tracking_server_outage_is_ridden_out_then_stops_the_search_resumably(
         f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "artifacts", tmp_path / "server.log"
     )
     args = ["--epochs", "12", "--patience", "12", "--n-jobs", "1", "--study", "out", "--name", "out"]
-    args += ["--tracking-uri", server.url]
+    with_password = server.url.replace("http://", f"http://me:{PASSWORD}@")  # never shown or saved
+    args += ["--tracking-uri", with_password]
     search = None
     try:
         server.start()
@@ -262,7 +264,9 @@ def test_a_tracking_server_outage_is_ridden_out_then_stops_the_search_resumably(
         assert search.returncode == 2, stderr
         assert took < 60
         last = stderr.strip().splitlines()[-1]
-        assert last.startswith(f"error: lost the MLflow tracking store {server.url} mid-search")
+        shown = server.url.replace("http://", "http://me:***@")
+        assert last.startswith(f"error: lost the MLflow tracking store {shown} mid-search")
+        assert PASSWORD not in stderr
         assert "run the same command with --study out --resume" in last and "Traceback" not in stderr
         print(f"\ntracking server gone -> search stopped: {took:.1f} s")
         trials = trials_of("out")
@@ -276,7 +280,12 @@ def test_a_tracking_server_outage_is_ridden_out_then_stops_the_search_resumably(
             cli, ["search", *FAST, *args, "--trials", "1", "--resume", "--output", "json"]
         )
         assert result.exit_code == 0, result.output
+        assert PASSWORD not in result.output and json.loads(result.stdout)["tracking_uri"] == shown
         runs = runs_of("out", server.url)
+        saved = MlflowClient(server.url).download_artifacts(
+            json.loads(result.stdout)["search_run_id"], "search_result.json"
+        )
+        assert PASSWORD not in Path(saved).read_text()
     finally:
         if search is not None and search.poll() is None:
             search.kill()

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tuner.context import SearchContext
+from tuner.redact import redact
 from tuner.search_run import library_versions
 from tuner.tracking import COMPLETE, FAILED, PRUNED, Run, log_sklearn_model, log_tags
 
@@ -228,7 +229,7 @@ def summarize(
         search_run_id=search_run.run_id,
         model_run_id=final.model_run_id,
         model_uri=final.model_uri,
-        tracking_uri=search_run.tracking_uri,
+        tracking_uri=redact(search_run.tracking_uri),  # printed and saved: never a password
         experiment_id=ctx.search_run.experiment_id,
         duration_s=phases["total"],
         study=outcome.study,

@@ -279,7 +279,9 @@ def recorded_run(
         if isinstance(exc, Exception) and not isinstance(exc, TrialFailed):
             with contextlib.suppress(Exception):  # the traceback is a courtesy; closing the run is not
                 run.log_text(traceback.format_exc(), "traceback.txt")
-        close_run(run.tracking_uri, run.run_id, FAILED, failure_reason(exc), run.metrics)
+        close_run(
+            run.tracking_uri, run.run_id, FAILED, scrub(failure_reason(exc), run.tracking_uri), run.metrics
+        )
         raise
     close_run(run.tracking_uri, run.run_id, run.state, run.reason, run.metrics)
 

@@ -352,7 +352,7 @@ def _outcome_of(exc: Exception, trial: optuna.Trial, study: optuna.Study, tracki
     or, raised on, a bug of ours (with its traceback) or a lost store (``--resume`` goes on)."""
     if isinstance(exc, StorageUnavailable):
         return exc  # the study cannot record anything now
-    trial.set_user_attr(REASON_ATTR, failure_reason(exc)[:1000])
+    trial.set_user_attr(REASON_ATTR, scrub(failure_reason(exc), tracking_uri)[:1000])
     if is_unreachable(exc):  # not the trial's fault: it waits for the --resume
         requeue(study, trial)
         return TrackingUnavailable(
