@@ -40,7 +40,8 @@ from tuner.tracking import open_experiment, resolve_tracking_uri
 State = optuna.trial.TrialState
 PASSWORD = "Hunter2-never-shown"
 FAST = ["--space", "mlp_quick", "--data", "digits", "--quiet", "--recheck", "1", "--pruner", "none"]
-SLOW_TRIALS = ["--epochs", "80", "--patience", "80"]  # seconds a trial: time to kill one mid-way
+# About 5 s a trial on digits (an epoch of this small space takes ~10 ms): time to kill one mid-way.
+SLOW_TRIALS = ["--epochs", "400", "--patience", "400"]
 
 
 def tuner_command(*args: str) -> list[str]:
@@ -75,23 +76,6 @@ def running_for(study: str, seconds: float, storage: str = "mlruns/optuna.journa
     return None
 
 
-def running_with_run(study: str):
-    """A running trial of ``study`` (default storage) whose MLflow run is open: one to kill mid-way.
-
-    The experiment has the study's name in these tests.
-    """
-    trials = [t for t in trials_of(study) if t.state == State.RUNNING and WORKER_ATTR in t.user_attrs]
-    if not trials or not Path("mlruns/mlflow.db").exists():
-        return None
-    client = MlflowClient(resolve_tracking_uri())
-    experiment = client.get_experiment_by_name(study)
-    if experiment is None:
-        return None
-    open_runs = client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'")
-    numbers = {r.data.tags.get("optuna.trial") for r in open_runs}
-    return next((t for t in trials if str(t.number) in numbers), None)
-
-
 def runs_of(experiment: str, tracking_uri: str | None = None) -> list:
     client = MlflowClient(tracking_uri or resolve_tracking_uri())
     return client.search_runs([client.get_experiment_by_name(experiment).experiment_id], max_results=1000)
@@ -110,7 +94,7 @@ def test_a_killed_worker_is_replaced_and_its_trial_failed_and_retried():
     """SIGKILL to one worker process of a search on the default journal storage."""
     command = tuner_command(*SLOW_TRIALS, "--trials", "4", "--n-jobs", "2", "--study", "k", "--name", "k")
     search = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    victim = wait_for(lambda: running_with_run("k"), search)
+    victim = wait_for(lambda: running_for("k", 1.5), search)
     worker = victim.user_attrs[WORKER_ATTR]
     os.kill(int(worker.rsplit(":", 1)[1]), signal.SIGKILL)
     killed_at = time.time()
@@ -152,7 +136,7 @@ def test_a_search_killed_with_sigkill_resumes_with_nothing_left_running():
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    wait_for(lambda: finished(trials_of("crash")) and running_with_run("crash"), search)
+    wait_for(lambda: finished(trials_of("crash")) and running_for("crash", 1.5), search)
     os.killpg(search.pid, signal.SIGKILL)
     search.wait()
     before = trials_of("crash")
