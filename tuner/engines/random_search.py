@@ -47,13 +47,7 @@ class RandomEngine(Engine):
     unit = "fits"
 
     def __init__(self, config):
-        super().__init__(config)
-        if config.resume:
-            raise TunerError("--resume works with --engine optuna only (random search keeps no study)")
-        if config.timeout is not None:
-            raise TunerError("--timeout works with --engine optuna only; use --trials")
-        if config.trials is None:
-            raise TunerError("--engine random needs --trials")
+        super().__init__(config)  # SearchConfig.validate refused what random search cannot do
         self.workers = config.n_jobs or usable_cores()
 
     def settings(self) -> dict[str, int]:
