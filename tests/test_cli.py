@@ -20,9 +20,9 @@ from mlflow.tracking import MlflowClient
 
 from tuner.cli import cli
 from tuner.data import load_dataset
+from tuner.engines.registry import worker_id
 from tuner.engines.study import open_storage
 from tuner.engines.workers import usable_cores
-from tuner.estimator import worker_id
 from tuner.interrupts import INTERRUPTED
 from tuner.tracking import resolve_tracking_uri
 

@@ -28,7 +28,7 @@ from tuner.config import SearchConfig
 from tuner.context import build_context, load_inputs, search_name
 from tuner.engines.base import EngineResult
 from tuner.engines.optuna_search import OptunaEngine
-from tuner.engines.registry import workers_seen
+from tuner.engines.registry import WORKER_ATTR, workers_seen
 from tuner.engines.study import (
     CONFIG_ATTR,
     PARENT_RUN_ATTR,
@@ -118,7 +118,7 @@ def _trial_line(trial: optuna.trial.FrozenTrial, metric: str) -> str:
     state = STATE_NAMES.get(trial.state, trial.state.name.lower())
     value = "-" if trial.value is None else f"{trial.value:.4f}"
     seconds = trial.duration.total_seconds() if trial.duration else 0.0
-    worker = trial.user_attrs.get("tuner.worker", "?")
+    worker = trial.user_attrs.get(WORKER_ATTR, "?")
     return f"trial {trial.number} {state}: {metric} {value} in {seconds:.1f} s on {worker}"
 
 

@@ -17,8 +17,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import os
-import socket
 import tempfile
 import time
 from collections import defaultdict
@@ -43,6 +41,7 @@ from tuner.callbacks import (
     StopOnSignal,
     ValidationScores,
 )
+from tuner.engines.registry import WORKER_ATTR, worker_id
 from tuner.errors import TrialFailed
 from tuner.metrics import get_metric
 from tuner.model import build_model, predict
@@ -56,7 +55,6 @@ DEFAULT_BATCH_SIZE = 32  # Keras' own default
 # accuracy moves in steps of one validation row, so it stops later and better. The trial's
 # score (and what the pruner sees) stays the search metric, at the restored epoch.
 EARLY_STOPPING_MONITOR = "val_loss"
-WORKER_TAG = "tuner.worker"
 
 
 def release_memory() -> None:
@@ -115,11 +113,6 @@ def _restore_best_weights(model: keras.Model, callbacks: list) -> None:
     for callback in callbacks:
         if isinstance(callback, keras.callbacks.EarlyStopping) and callback.best_weights is not None:
             model.set_weights(callback.best_weights)
-
-
-def worker_id() -> str:
-    """``host:pid`` of this process, recorded on every run it fits (``tuner.worker``)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class _TrialMixin:
@@ -237,8 +230,8 @@ class _TrialMixin:
         if fold_ids is not None:
             fold = _held_out_fold(np.asarray(fold_ids))
             target = target.child(f"fold-{fold}", "fold", target.parent_run_id)  # type: ignore[arg-type]
-        if WORKER_TAG not in dict(target.tags):  # which process ran it (a joblib worker, say)
-            target = dataclasses.replace(target, tags=(*target.tags, (WORKER_TAG, worker_id())))
+        if WORKER_ATTR not in dict(target.tags):  # which process ran it (a joblib worker, say)
+            target = dataclasses.replace(target, tags=(*target.tags, (WORKER_ATTR, worker_id())))
         params = {**self.hyperparameters(), "epochs": self.epochs, "patience": self.patience}  # type: ignore[attr-defined]
         params.update(task=self.task, metric=metric.name, seed=self.random_state)  # type: ignore[attr-defined]
         return recorded_run(target, params, pruned=(optuna.TrialPruned,))

@@ -29,7 +29,6 @@ from tuner.engines.study import (
     close_orphaned_runs,
     collect,
     default_storage_url,
-    fail_trials_of_gone_workers,
     load_study,
     local_file_of,
     open_storage,
@@ -96,10 +95,11 @@ class OptunaEngine(Engine):
         Resuming, the study is joined as it is: what it records stays its creator's.
         """
         self.study_name = self.study_name or f"{experiment.run_name}-{timestamp()}"
-        if self.config.resume:  # what an earlier process left running, it will not finish
+        # Resuming: close the runs earlier processes left open (run_in_workers fails and
+        # re-queues the trials their dead workers left running).
+        if self.config.resume:
             study = load_study(self.study_name, self.storage_url, heartbeat=False)
             parent = study.user_attrs[PARENT_RUN_ATTR]
-            fail_trials_of_gone_workers(study)
             close_orphaned_runs(study, experiment.tracking_uri, parent)
             reopen_run(experiment.tracking_uri, parent)
             return children_of(experiment, parent)

@@ -19,7 +19,12 @@ import optuna
 import psutil
 
 WORKER_PREFIX = "tuner.worker:"
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+WORKER_ATTR = "tuner.worker"  # the host:pid that ran a trial: a trial's attribute, a run's tag
+
+
+def worker_id() -> str:
+    """``host:pid`` of this process: how the registry, trials and runs name a worker."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class WorkerBeacon:
@@ -60,7 +65,7 @@ class WorkerBeacon:
 
     def _write(self, state: str) -> None:
         record = {**self.record, "state": state, "heartbeat": time.time(), "interval": self.interval}
-        self.study.set_user_attr(WORKER_PREFIX + WORKER_ID, record)
+        self.study.set_user_attr(WORKER_PREFIX + worker_id(), record)
 
 
 def mark_gone(study: optuna.Study, worker_id: str, why: str) -> None:

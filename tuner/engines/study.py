@@ -21,7 +21,7 @@ import optuna
 from tuner.config import SearchConfig
 from tuner.engines.base import EngineResult, TrialRecord
 from tuner.engines.optuna_factories import PRUNERS, SAMPLERS
-from tuner.engines.registry import worker_gone, workers_seen
+from tuner.engines.registry import WORKER_ATTR, worker_gone, workers_seen
 from tuner.engines.retrying_storage import RetryingRDBStorage
 from tuner.engines.storage import JOURNAL_SUFFIXES
 from tuner.errors import TunerError, first_line
@@ -49,7 +49,6 @@ FINGERPRINT_ATTR = "tuner.data_fingerprint"
 VERSIONS_ATTR = "tuner.versions"  # a worker with other versions is refused
 HOST_ATTR = "tuner.storage_host"  # a local-file storage's machine: no worker elsewhere
 RESULT_ATTR = "tuner.result"  # what the finish step returned, for a second `study finish`
-WORKER_ATTR = "tuner.worker"  # the host:pid that ran a trial (also a tag of every run it fit)
 REQUEUED_ATTR = "tuner.requeued_from"  # a lost or interrupted trial's parameters, queued again
 RETRIES_ATTR = "tuner.retries"  # how often these parameters were queued again
 MAX_RETRIES = 3  # a trial whose worker died is retried this many times

@@ -34,7 +34,7 @@ import optuna
 
 from tuner import interrupts
 from tuner.context import Inputs, SearchContext, build_context, load_inputs
-from tuner.engines.registry import WORKER_ID, WorkerBeacon, mark_gone
+from tuner.engines.registry import WorkerBeacon, mark_gone, worker_id
 from tuner.engines.retrying_storage import StorageUnavailable
 from tuner.engines.study import (
     BEST_EPOCH_ATTR,
@@ -289,12 +289,11 @@ def optimize(ctx: SearchContext, study: optuna.Study, n_trials: int | None, time
     ds = ctx.dataset
 
     def objective(trial: optuna.Trial) -> float:
-        trial.set_user_attr(WORKER_ATTR, WORKER_ID)  # first: a dead worker's trials are found by it
+        trial.set_user_attr(WORKER_ATTR, worker_id())  # first: a dead worker's trials are found by it
         values = ctx.space.suggest(trial)
         tags = {
             "optuna.study": study.study_name,
             "optuna.trial": str(trial.number),
-            "tuner.worker": WORKER_ID,
         }
         estimator = make_estimator(
             **common,
