@@ -73,7 +73,7 @@ def test_no_function_is_longer_than_60_lines():
 def test_the_cli_options_are_the_config_fields():
     from dataclasses import fields
 
-    from tuner.cli import search
+    from tuner.commands.search import search
     from tuner.config import SearchConfig
 
     options = {p.name: p for p in search.params}

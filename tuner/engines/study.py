@@ -19,6 +19,7 @@ from typing import Any
 import optuna
 
 from tuner.config import SearchConfig
+from tuner.distribution import NAMES
 from tuner.engines.base import EngineResult, TrialRecord
 from tuner.engines.optuna_factories import PRUNERS, SAMPLERS
 from tuner.engines.registry import WORKER_ATTR, worker_gone, workers_seen
@@ -59,7 +60,7 @@ RESUMABLE = ("storage", "study", "resume", "n_jobs", "timeout", "tracking_uri", 
 RESUMABLE += ("trials", "max_failures", "recheck", "recheck_folds", "engine")
 RESUMABLE += ("space", "data")  # compared by the space's text and the data's fingerprint
 VERSIONED = {
-    "tuner": ("tuner",),
+    "tuner": NAMES,  # the distribution, under its name or the one before the rename
     "tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tf-nightly"),
     "keras": ("keras",),
 }

@@ -1,0 +1,3 @@
+"""Placeholder while the commands of this area are written (see the issue in progress)."""
+
+COMMANDS: list = []
