@@ -26,7 +26,6 @@ import optuna
 
 from tuner.config import SearchConfig
 from tuner.context import build_context, load_inputs, search_name
-from tuner.engines.base import EngineResult
 from tuner.engines.optuna_search import OptunaEngine
 from tuner.engines.registry import WORKER_ATTR, workers_seen
 from tuner.engines.study import (
@@ -45,6 +44,7 @@ from tuner.engines.workers import WorkerPool, load_setup, run_in_workers, usable
 from tuner.errors import TunerError
 from tuner.finish import SearchResult, summarize
 from tuner.progress import SearchProgress
+from tuner.records import EngineResult
 from tuner.redact import password_of, redact
 from tuner.timing import PhaseClock
 from tuner.tracking import check_reachable, open_experiment, recorded_run, resolve_tracking_uri

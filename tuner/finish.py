@@ -27,8 +27,8 @@ from tuner.search_run import library_versions
 from tuner.tracking import COMPLETE, FAILED, PRUNED, Run, log_sklearn_model, log_tags
 
 if TYPE_CHECKING:
-    from tuner.engines.base import EngineResult, TrialRecord
     from tuner.metrics import Metric
+    from tuner.records import EngineResult, TrialRecord
 
 
 @dataclass

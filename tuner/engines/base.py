@@ -9,35 +9,14 @@ every engine and live outside it (``tuner.search``, ``tuner.finish``).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from typing import Any
 
 from tuner.config import SearchConfig
 from tuner.context import Inputs, SearchContext
 from tuner.finish import FinalModel, candidates, choose, recheck_fold, refit_and_log
+from tuner.records import EngineResult, TrialRecord  # noqa: F401 - re-exported until the engines move
 from tuner.search_run import open_search_run, timestamp
 from tuner.tracking import RunTarget
-
-
-@dataclass
-class TrialRecord:
-    number: int
-    state: str  # complete | pruned | failed (tuner.tracking's state names)
-    value: float | None  # the search metric on validation data (CV mean for random)
-    params: dict[str, Any]
-    run_id: str | None = None
-    duration_s: float | None = None
-    reason: str = ""
-    best_epoch: int | None = None
-    timing: dict[str, float] = field(default_factory=dict)  # where the trial's time went
-
-
-@dataclass
-class EngineResult:
-    trials: list[TrialRecord]
-    best: TrialRecord
-    study: str | None = None  # an Optuna study, for adding trials later
-    storage: str | None = None
 
 
 class Engine(ABC):

@@ -21,7 +21,7 @@ import optuna
 
 from tuner.config import SearchConfig
 from tuner.context import Inputs, SearchContext
-from tuner.engines.base import Engine, EngineResult
+from tuner.engines.base import Engine
 from tuner.engines.study import (
     PARENT_RUN_ATTR,
     STATE_NAMES,
@@ -37,6 +37,7 @@ from tuner.engines.study import (
 from tuner.engines.workers import WorkerPool, recheck_task, refit_task, run_in_workers, usable_cores
 from tuner.errors import TunerError
 from tuner.finish import FinalModel, candidates, choose
+from tuner.records import EngineResult
 from tuner.redact import redact
 from tuner.search_run import children_of, open_search_run, timestamp
 from tuner.tracking import DEFAULT_STORE, RunTarget, reopen_run

@@ -20,11 +20,12 @@ from sklearn.model_selection import KFold, ParameterSampler, RandomizedSearchCV,
 from sklearn.pipeline import Pipeline
 
 from tuner.context import SearchContext
-from tuner.engines.base import Engine, EngineResult, TrialRecord
+from tuner.engines.base import Engine
 from tuner.engines.workers import usable_cores
 from tuner.errors import TunerError, first_line
 from tuner.finish import FinalModel, candidates, refit_and_log
 from tuner.gpus import share_gpus
+from tuner.records import EngineResult, TrialRecord
 from tuner.tracking import (
     COMPLETE,
     FAILED,

@@ -20,12 +20,12 @@ import optuna
 
 from tuner.config import SearchConfig
 from tuner.distribution import NAMES
-from tuner.engines.base import EngineResult, TrialRecord
 from tuner.engines.optuna_factories import PRUNERS, SAMPLERS
 from tuner.engines.registry import WORKER_ATTR, worker_gone, workers_seen
 from tuner.engines.retrying_storage import RetryingRDBStorage
 from tuner.engines.storage import JOURNAL_SUFFIXES
 from tuner.errors import TunerError, first_line
+from tuner.records import EngineResult, TrialRecord
 from tuner.redact import redact, scrub
 from tuner.space import SearchSpace, parse_space
 from tuner.tracking import COMPLETE, FAILED, PRUNED, RunTarget, close_run, close_trial_runs, open_runs_of
@@ -399,6 +399,7 @@ def _record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
         or (LOST_REASON if trial.state == optuna.trial.TrialState.FAIL else ""),
         best_epoch=trial.user_attrs.get(BEST_EPOCH_ATTR),
         timing=trial.user_attrs.get(TIMING_ATTR, {}),
+        intermediate=dict(trial.intermediate_values),
     )
 
 
