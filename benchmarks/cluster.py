@@ -26,7 +26,7 @@ from statistics import median
 import optuna
 import psycopg
 
-from tuner.engines.study import open_storage
+from tuner.engines.optuna.storage import get_storage
 
 SERVER = os.environ.get("TUNER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 TINY = ["--space", "mlp_quick", "--data", "digits", "--epochs", "2", "--patience", "2", "--pruner", "none"]
@@ -97,7 +97,7 @@ def workers(env: dict[str, str], study: str, n: int, cwd: str) -> list[subproces
 
 def finished(storage: str, study: str) -> list[optuna.trial.FrozenTrial]:
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    return optuna.load_study(study_name=study, storage=open_storage(storage)).get_trials(states=states)
+    return optuna.load_study(study_name=study, storage=get_storage(storage)).get_trials(states=states)
 
 
 def pace(env: dict[str, str], storage: str, n_workers: int, trials: int, cwd: str) -> dict[str, float]:

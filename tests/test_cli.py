@@ -20,11 +20,10 @@ from mlflow.tracking import MlflowClient
 
 from tuner.cli import cli
 from tuner.data import load_dataset
-from tuner.engines.registry import worker_id
-from tuner.engines.study import open_storage
-from tuner.engines.workers import usable_cores
+from tuner.engines.optuna.storage import get_storage
+from tuner.gpus import usable_cores
 from tuner.interrupts import INTERRUPTED
-from tuner.tracking import resolve_tracking_uri
+from tuner.tracking import resolve_tracking_uri, worker_id
 
 FAST = ["--space", "mlp_quick", "--data", "digits", "--epochs", "6", "--patience", "2", "--quiet"]
 
@@ -265,7 +264,7 @@ def test_an_interrupted_search_stops_its_workers_and_records_why(tmp_path, sig):
     psutil.wait_procs(workers, timeout=10)
     assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
 
-    trials = optuna.load_study(study_name="stopped", storage=open_storage(str(journal))).trials
+    trials = optuna.load_study(study_name="stopped", storage=get_storage(str(journal))).trials
     assert {t.state.name for t in trials} == {"COMPLETE", "FAIL", "WAITING"}
     # Two workers by default: the trials running at the signal, one or two, are interrupted,
     # and each one's parameters wait in the queue for the next --resume.
@@ -303,7 +302,7 @@ def _finished_trials(journal, study: str) -> int:
     if not journal.exists():
         return 0
     try:
-        trials = optuna.load_study(study_name=study, storage=open_storage(str(journal))).trials
+        trials = optuna.load_study(study_name=study, storage=get_storage(str(journal))).trials
     except KeyError:  # the study is not written yet
         return 0
     return sum(t.state.is_finished() for t in trials)

@@ -27,7 +27,8 @@ from sklearn.datasets import load_digits
 
 from tuner.cli import cli
 from tuner.data import load_dataset
-from tuner.engines.study import HOST_ATTR, STALE_REASON, VERSIONS_ATTR
+from tuner.engines.optuna.lost import STALE_REASON
+from tuner.engines.optuna.record import HOST_ATTR, VERSIONS_ATTR
 
 PASSWORD = "s3cret-Pw9"
 STUDY = [

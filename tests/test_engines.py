@@ -8,8 +8,9 @@ from mlflow.tracking import MlflowClient
 
 from tuner.config import SearchConfig
 from tuner.context import build_context, load_inputs
-from tuner.engines.study import collect, open_storage
-from tuner.engines.workers import optimize
+from tuner.engines.optuna.storage import get_storage
+from tuner.engines.optuna.study import collect
+from tuner.engines.optuna.worker import optimize
 from tuner.errors import TunerError
 from tuner.progress import SearchProgress
 from tuner.tracking import RunTarget, get_or_create_experiment
@@ -33,7 +34,7 @@ def _context(tracking_uri: str, trials: int):
 
 def test_pruned_trials_are_recorded_as_pruned_in_optuna_and_mlflow(tracking_uri, tmp_path):
     ctx = _context(tracking_uri, trials=4)
-    storage = open_storage(str(tmp_path / "study.journal"))
+    storage = get_storage(str(tmp_path / "study.journal"))
     study = optuna.create_study(storage=storage, direction="maximize", pruner=PruneOddTrials())
     optimize(ctx, study, ctx.config.trials, None)  # in this process; a worker runs the same
     result = collect(study)

@@ -26,15 +26,17 @@ import tuner.estimator
 from tuner.cli import cli
 from tuner.config import SearchConfig
 from tuner.context import build_context, load_inputs
-from tuner.engines.optuna_search import OptunaEngine
-from tuner.engines.registry import WORKER_PREFIX
-from tuner.engines.retrying_storage import RETRY_ENV
-from tuner.engines.study import PARENT_RUN_ATTR, REQUEUED_ATTR, WORKER_ATTR, load_study, open_storage
-from tuner.engines.workers import optimize
+from tuner.engines.optuna.engine import OptunaEngine
+from tuner.engines.optuna.record import PARENT_RUN_ATTR, REQUEUED_ATTR, WORKER_PREFIX
+from tuner.engines.optuna.retrying import RETRY_ENV
+from tuner.engines.optuna.storage import get_storage
+from tuner.engines.optuna.study import load_study
+from tuner.engines.optuna.worker import optimize
 from tuner.failures import is_our_bug
 from tuner.gpus import assign
 from tuner.progress import SearchProgress
-from tuner.tracking import open_experiment, resolve_tracking_uri
+from tuner.steps import create
+from tuner.tracking import WORKER_ATTR, resolve_tracking_uri
 
 State = optuna.trial.TrialState
 PASSWORD = "Hunter2-never-shown"
@@ -51,7 +53,7 @@ def trials_of(study: str, storage: str = "mlruns/optuna.journal") -> list[optuna
     if "://" not in storage and not Path(storage).exists():
         return []
     try:
-        return optuna.load_study(study_name=study, storage=open_storage(storage)).trials
+        return optuna.load_study(study_name=study, storage=get_storage(storage)).trials
     except KeyError:  # not written yet
         return []
 
@@ -117,7 +119,7 @@ def test_a_killed_worker_is_replaced_and_its_trial_failed_and_retried():
     )
     assert "RUNNING" not in {r.info.status for r in runs}
 
-    attrs = optuna.load_study(study_name="k", storage=open_storage("mlruns/optuna.journal")).user_attrs
+    attrs = optuna.load_study(study_name="k", storage=get_storage("mlruns/optuna.journal")).user_attrs
     assert attrs[WORKER_PREFIX + worker]["state"] == "died"
     replacement = min(
         r["started"] for key, r in attrs.items() if key.startswith(WORKER_PREFIX) and r["started"] > killed_at
@@ -163,7 +165,7 @@ def test_a_search_killed_with_sigkill_resumes_with_nothing_left_running():
     assert "RUNNING" not in {r.info.status for r in runs}
     assert {trial_run(runs, n).info.status for n in done_before} == {"FINISHED"}
     study_parent = optuna.load_study(
-        study_name="crash", storage=open_storage("mlruns/optuna.journal")
+        study_name="crash", storage=get_storage("mlruns/optuna.journal")
     ).user_attrs[PARENT_RUN_ATTR]
     assert json.loads(result.stdout)["search_run_id"] == study_parent  # the same parent run, reopened
 
@@ -309,7 +311,7 @@ def test_a_bug_in_tuner_stops_the_search_but_a_setting_keras_rejects_does_not(mo
     )
     inputs = load_inputs(config)
     engine = OptunaEngine(config)
-    search_run = engine.start(open_experiment(None, "bug"), inputs)
+    search_run = create(config, engine, inputs)
     ctx = build_context(config, search_run, SearchProgress("trials", None, "", enabled=False), inputs)
     study = load_study("bug", engine.storage_url, heartbeat=False)
 

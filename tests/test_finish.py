@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 
 from tuner.cli import cli
 from tuner.data import load_dataset
-from tuner.engines.workers import usable_cores
+from tuner.gpus import usable_cores
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tuner.engines.workers import WorkerPool
+from tuner.engines.optuna.pool import WorkerPool
 from tuner.gpus import assign, claim_gpu, share_gpus, visible_gpus
 
 

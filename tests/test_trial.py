@@ -10,10 +10,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tuner.data import load_dataset
-from tuner.engines.registry import worker_id
 from tuner.estimator import estimator_params, make_estimator, release_memory
 from tuner.model import build_model, predict
-from tuner.tracking import RunTarget, get_or_create_experiment
+from tuner.tracking import RunTarget, get_or_create_experiment, worker_id
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Names users may write in search spaces and on the command line.
 
-Kept apart from ``tuner.model`` so that checking a space file or parsing CLI flags
+Kept apart from ``tuner.model`` and the engines so that checking a space file, a config or CLI flags
 does not import TensorFlow.
 """
 
@@ -22,3 +22,8 @@ OPTIMIZERS = (
 )
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "selu", "elu", "gelu", "swish")
 REGRESSION_LOSSES = ("mse", "mae", "huber")
+# The factories live with their engines (tuner.engines, tuner.engines.optuna.factories); a test
+# checks that these names and theirs are the same.
+ENGINES = ("optuna", "random")
+SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc")
+PRUNERS = ("hyperband", "median", "successive-halving", "none")

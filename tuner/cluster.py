@@ -4,7 +4,8 @@
 them as commands (``tuner study create``, ``tuner worker``, ``tuner study finish``)
 on Optuna's own distributed mode, a study in a shared RDB storage (PostgreSQL), and
 one MLflow tracking server. There is no coordinator of our own: the study is the
-queue, and everything a worker needs is recorded in it (:mod:`tuner.engines.study`).
+queue, and everything a worker needs is recorded in it (:mod:`tuner.engines.optuna.record`).
+The three commands call the same three steps as ``tuner search`` (:mod:`tuner.steps`).
 
 Scheduler-friendly by design: ``create`` run again with the same settings changes
 nothing, a worker exits 0 once its budget or the study's is spent, and ``finish``
@@ -24,43 +25,26 @@ from typing import Any
 
 import optuna
 
-from tuner.config import SearchConfig
-from tuner.context import build_context, load_inputs, search_name
-from tuner.engines.optuna_search import OptunaEngine
-from tuner.engines.registry import WORKER_ATTR, workers_seen
-from tuner.engines.study import (
-    CONFIG_ATTR,
-    PARENT_RUN_ATTR,
-    RESULT_ATTR,
-    STATE_NAMES,
-    collect,
-    differences,
-    fail_stale_trials,
-    fail_trials_of_gone_workers,
-    load_study,
-    open_storage,
-)
-from tuner.engines.workers import WorkerPool, load_setup, run_in_workers, usable_cores
+from tuner.config import SearchConfig, launch_settings
+from tuner.context import build_context, load_inputs
+from tuner.engines.optuna.engine import OptunaEngine
+from tuner.engines.optuna.lost import fail_stale_trials, fail_trials_of_gone_workers
+from tuner.engines.optuna.record import StudyRecord, is_tuners, settings_of, store_result, stored_result
+from tuner.engines.optuna.storage import check_storage, get_storage
+from tuner.engines.optuna.study import STATE_NAMES, collect, load_study, sampler_seed
+from tuner.engines.optuna.worker import load_setup
+from tuner.engines.optuna.worker_registry import workers_seen
 from tuner.errors import TunerError
-from tuner.finish import SearchResult, summarize
+from tuner.gpus import usable_cores
+from tuner.optuna_internals import study_storage
 from tuner.progress import SearchProgress
-from tuner.records import EngineResult
+from tuner.records import SearchResult
 from tuner.redact import password_of, redact
+from tuner.steps import check_inputs, create, finish, work, worker_pool
 from tuner.timing import PhaseClock
-from tuner.tracking import check_reachable, open_experiment, recorded_run, resolve_tracking_uri
+from tuner.tracking import WORKER_ATTR, recorded_run
 
 STORAGE_ENV = "TUNER_STORAGE"
-# Settings that are a worker's or a launch's own, not the study's: they may differ between runs.
-NOT_THE_STUDYS = (
-    "storage",
-    "study",
-    "resume",
-    "n_jobs",
-    "timeout",
-    "tracking_uri",
-    "show_progress",
-    "engine",
-)
 TrialState = optuna.trial.TrialState
 
 
@@ -91,27 +75,24 @@ def create_study(config: SearchConfig) -> CreatedStudy:
     if Path(config.data).is_file():  # workers find the file where the study says, on shared storage
         config.data = str(Path(config.data).resolve())
     config.validate()
+    check_storage(config.storage)  # a wrong URL or password fails before the data is read
     inputs = load_inputs(config)
-    check_reachable(resolve_tracking_uri(config.tracking_uri))
     config.metric = inputs.metric.name  # as recorded, so that a retry compares equal
-    storage = open_storage(config.storage)
-    if config.study in optuna.get_all_study_names(storage):
-        existing = optuna.load_study(study_name=config.study, storage=storage)
-        attrs = existing.user_attrs
-        diffs = differences(existing, config, inputs.space, inputs.dataset.fingerprint, NOT_THE_STUDYS)
+    engine = OptunaEngine(config, storage=get_storage(config.storage))
+    check_inputs(config, engine, inputs)
+    command = _worker_command(config.study, config.storage)
+    if config.study in optuna.get_all_study_names(engine.storage):
+        existing = optuna.load_study(study_name=config.study, storage=engine.storage)
+        record = StudyRecord.read(existing)
+        diffs = record.differences(config, inputs.space, inputs.dataset.fingerprint, launch_settings())
         if diffs:
             raise TunerError(
                 f"study {config.study!r} exists with other settings: {'; '.join(diffs)}. "
                 f"Give the same settings, or another --study name"
             )
-        command = _worker_command(config.study, config.storage)
-        return CreatedStudy(
-            config.study, redact(config.storage) or "", attrs[PARENT_RUN_ATTR], False, command
-        )
-    experiment = open_experiment(config.tracking_uri, search_name(config, inputs.space, inputs.dataset))
-    target = OptunaEngine(config).start(experiment, inputs)  # the study, its parent run, the records
-    command = _worker_command(config.study, config.storage)
-    return CreatedStudy(config.study, redact(config.storage) or "", target.search_run_id, True, command)
+        return CreatedStudy(config.study, redact(config.storage) or "", record.parent_run_id, False, command)
+    search_run = create(config, engine, inputs)  # the study, its parent run, the record
+    return CreatedStudy(config.study, redact(config.storage) or "", search_run.search_run_id, True, command)
 
 
 def _trial_line(trial: optuna.trial.FrozenTrial, metric: str) -> str:
@@ -139,7 +120,7 @@ def run_worker(
     the machine has several (:mod:`tuner.gpus`).
     """
     study = load_study(study_name, storage_url, heartbeat=False)
-    if RESULT_ATTR in study.user_attrs:
+    if stored_result(study.user_attrs):
         echo(f"study {study_name!r} is finished (`tuner study finish` ran): no trial to run")
         return 0
     setup, inputs = load_setup(study, storage_url, tracking_uri)  # refuse here, before starting processes
@@ -154,25 +135,13 @@ def run_worker(
                 seen.add(trial.number)
                 echo(_trial_line(trial, metric))
 
-    pool = WorkerPool(n_jobs or usable_cores())
-    try:
-        ran = run_in_workers(
-            pool,
-            study_name,
-            storage_url,
-            trials=trials,
-            timeout=timeout,
-            seed=setup.config.seed + os.getpid(),  # workers elsewhere sample their own points
-            tracking_uri=setup.search_run.tracking_uri,
-            total=total,
-            max_failures=setup.config.max_failures,
-            report=report,
-        )
-    except BaseException:
-        pool.stop()
-        raise
-    finally:
-        pool.close()
+    config = replace(setup.config, study=study_name, storage=storage_url, trials=trials, timeout=timeout)
+    config.n_jobs = n_jobs
+    seed = sampler_seed(setup.config.seed, study, unique=True)  # workers elsewhere sample their own points
+    engine = OptunaEngine(config, storage=study_storage(study), total=total, seed=seed, report=report)
+    with worker_pool(engine) as pool:
+        progress = SearchProgress("trials", None, "", enabled=False)
+        ran = work(engine, build_context(config, setup.search_run, progress, inputs), pool)
     echo(f"worker done: it ran {ran} trial(s); the study has {_finished(study)} finished of {total}")
     return ran
 
@@ -187,7 +156,8 @@ def study_status(study_name: str, storage_url: str) -> dict[str, Any]:
     attrs, trials = study.user_attrs, study.get_trials(deepcopy=False)
     counts = Counter(t.state for t in trials)
     finished = _finished(study)
-    total = attrs.get(CONFIG_ATTR, {}).get("trials")
+    settings = settings_of(attrs)
+    total = settings.get("trials")
     best = None
     if counts[TrialState.COMPLETE]:
         best = {"trial": study.best_trial.number, "value": study.best_value, "params": study.best_params}
@@ -203,7 +173,7 @@ def study_status(study_name: str, storage_url: str) -> dict[str, Any]:
         "study": study_name,
         "storage": redact(storage_url),
         "direction": study.direction.name.lower(),
-        "metric": attrs.get(CONFIG_ATTR, {}).get("metric"),
+        "metric": settings.get("metric"),
         "trials": {
             "running": counts[TrialState.RUNNING],
             "waiting": counts[TrialState.WAITING],
@@ -214,17 +184,17 @@ def study_status(study_name: str, storage_url: str) -> dict[str, Any]:
         "total": total,
         "budget_left": None if total is None else max(0, total - finished),
         "best": best,
-        "workers": workers_seen(study),
+        "workers": workers_seen(attrs),
         "trials_per_minute": round(finished / minutes, 2) if minutes > 0 else None,
-        "finished": RESULT_ATTR in attrs,
-        "search_run_id": attrs.get(PARENT_RUN_ATTR),
+        "finished": stored_result(attrs) is not None,
+        "search_run_id": StudyRecord.read(study).parent_run_id if is_tuners(attrs) else None,
     }
 
 
 def list_studies(storage_url: str) -> list[dict[str, Any]]:
     """Every study in the storage: name, direction, trials, best value, start, finished or not."""
     rows = []
-    for summary in optuna.get_all_study_summaries(open_storage(storage_url), include_best_trial=True):
+    for summary in optuna.get_all_study_summaries(get_storage(storage_url), include_best_trial=True):
         rows.append(
             {
                 "study": summary.study_name,
@@ -234,8 +204,8 @@ def list_studies(storage_url: str) -> list[dict[str, Any]]:
                 "started": summary.datetime_start.isoformat(timespec="seconds")
                 if summary.datetime_start
                 else None,
-                "finished": RESULT_ATTR in summary.user_attrs,
-                "by_tuner": CONFIG_ATTR in summary.user_attrs,
+                "finished": stored_result(summary.user_attrs) is not None,
+                "by_tuner": is_tuners(summary.user_attrs),
             }
         )
     return rows
@@ -269,30 +239,21 @@ def finish_study(
     """What ``tuner search`` does at its end; return the result and whether it existed already."""
     clock = PhaseClock()
     study = load_study(study_name, storage_url)
-    if RESULT_ATTR not in study.user_attrs:
+    if stored_result(study.user_attrs) is None:
         _wait_for_running(study, wait, poll)
-    outcome = collect(study)
-    outcome.storage = redact(storage_url)
-    if RESULT_ATTR in study.user_attrs:
-        return SearchResult(**json.loads(study.user_attrs[RESULT_ATTR]), trials=outcome.trials), True
+    stored = stored_result(study.user_attrs)
+    if stored is not None:
+        return SearchResult(**json.loads(stored), trials=collect(study).trials), True
     setup, inputs = load_setup(study, storage_url, tracking_uri)
     config = replace(setup.config, study=study_name, storage=storage_url, n_jobs=n_jobs)
-    result = _finish(config, setup.search_run, inputs, outcome, clock)
-    study.set_user_attr(
-        RESULT_ATTR, json.dumps({k: v for k, v in result.to_dict().items() if k != "trials"}, default=str)
-    )
+    engine = OptunaEngine(config, storage=study_storage(study))
+    with worker_pool(engine) as pool:
+        ctx = build_context(
+            config, setup.search_run, SearchProgress("trials", None, "", enabled=False), inputs
+        )
+        with recorded_run(setup.search_run, run_id=setup.search_run.search_run_id) as run:
+            result = finish(ctx, engine, pool, run, clock)
+    result.storage = redact(storage_url)
+    kept = {k: v for k, v in result.to_dict().items() if k != "trials"}
+    store_result(study, json.dumps(kept, default=str))
     return result, False
-
-
-def _finish(
-    config: SearchConfig, search_run: Any, inputs: Any, outcome: EngineResult, clock: PhaseClock
-) -> SearchResult:
-    """Re-check, refit, test and log in warm worker processes; close the parent run."""
-    with OptunaEngine(config) as engine:
-        ctx = build_context(config, search_run, SearchProgress("trials", None, "", enabled=False), inputs)
-        with recorded_run(search_run, run_id=search_run.search_run_id) as run:
-            with clock.phase("finish"):
-                final = engine.finish(ctx, outcome)
-            return summarize(
-                ctx, outcome, final, run, clock.phases(outcome.trials, final.seconds), engine.workers
-            )

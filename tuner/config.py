@@ -12,9 +12,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from tuner.choices import TASKS
-from tuner.engines import ENGINES
-from tuner.engines.optuna_factories import PRUNERS, SAMPLERS
+from tuner.choices import ENGINES, PRUNERS, SAMPLERS, TASKS
 from tuner.errors import TunerError
 
 
@@ -27,31 +25,55 @@ def setting(
     positive: bool = False,
     envvar: str | None = None,
     cli: bool = True,
+    launch: bool = False,
+    resumable: bool = False,
 ) -> Any:
-    """A field with what the CLI and :meth:`SearchConfig.validate` need to know of it."""
-    meta = {"help": help, "choices": choices, "minimum": minimum, "positive": positive}
-    return field(default=default, metadata={**meta, "envvar": envvar, "cli": cli})
+    """A field with what the CLI and :meth:`SearchConfig.validate` need to know of it.
+
+    ``launch``: the setting belongs to one launch, not to the study (where it runs, for
+    how long, where it logs): it may differ between ``tuner study create`` runs, workers
+    and resumes. ``resumable``: a resume may change it too (the budget, the finish), or it
+    is compared another way (the space by its text, the data by its fingerprint).
+    """
+    meta = {"help": help, "choices": choices, "minimum": minimum, "positive": positive, "envvar": envvar}
+    meta.update(cli=cli, launch=launch, resumable=resumable or launch)
+    return field(default=default, metadata=meta)
+
+
+def launch_settings() -> tuple[str, ...]:
+    """Settings of one launch: they may differ when ``tuner study create`` runs again."""
+    return tuple(f.name for f in fields(SearchConfig) if f.metadata["launch"])
+
+
+def resumable_settings() -> tuple[str, ...]:
+    """Settings a resumed search may change: they do not change what a trial is."""
+    return tuple(f.name for f in fields(SearchConfig) if f.metadata["resumable"])
 
 
 @dataclass
 class SearchConfig:
     """Everything a search needs; ``tuner search`` has one option per field."""
 
-    space: str = setting("mlp", "Search-space YAML file, or the name of a shipped one (see `tuner spaces`).")
+    space: str = setting(
+        "mlp", "Search-space YAML file, or the name of a shipped one (see `tuner spaces`).", resumable=True
+    )
     data: str = setting(
         "digits",
         "Bundled dataset (digits, breast_cancer, wine, iris, diabetes), online one "
         "(mnist, fashion_mnist, california_housing) or a .csv/.parquet/.npz file.",
+        resumable=True,
     )
     target: str | None = setting(
         None, "Target column(s) of a CSV/Parquet file (comma-separated for multilabel)."
     )
     task: str | None = setting(None, "Override the task inferred from the target.", choices=TASKS)
     metric: str | None = setting(None, "accuracy (classification), mse or mae (regression). Default by task.")
-    engine: str = setting("optuna", "Search engine.", choices=tuple(ENGINES))
-    trials: int | None = setting(15, "Trials to run (optuna) or candidates to sample (random).", minimum=1)
+    engine: str = setting("optuna", "Search engine.", choices=ENGINES, launch=True)
+    trials: int | None = setting(
+        15, "Trials to run (optuna) or candidates to sample (random).", minimum=1, resumable=True
+    )
     timeout: float | None = setting(
-        None, "Stop starting trials after this many seconds (optuna).", positive=True
+        None, "Stop starting trials after this many seconds (optuna).", positive=True, launch=True
     )
     cv: int = setting(3, "Cross-validation folds (random).", minimum=2)
     n_jobs: int = setting(
@@ -59,17 +81,19 @@ class SearchConfig:
         "Trials (optuna) or fits (random) in parallel; 0 = one per CPU core. "
         "--n-jobs 1 repeats a search exactly (see --seed).",
         minimum=0,
+        launch=True,
     )
-    sampler: str = setting("tpe", "Optuna sampler.", choices=tuple(SAMPLERS))
-    pruner: str = setting("hyperband", "Optuna pruner.", choices=tuple(PRUNERS))
+    sampler: str = setting("tpe", "Optuna sampler.", choices=SAMPLERS)
+    pruner: str = setting("hyperband", "Optuna pruner.", choices=PRUNERS)
     storage: str | None = setting(
         None,
         "Optuna storage: an RDB URL (sqlite:///x.db, postgresql://...) or a .journal file. "
         "Default: $TUNER_STORAGE, else mlruns/optuna.journal. Keep a password out of the "
         "command line: put the URL in $TUNER_STORAGE.",
         envvar="TUNER_STORAGE",
+        launch=True,
     )
-    study: str | None = setting(None, "Optuna study name. Default: <name>-<timestamp>.")
+    study: str | None = setting(None, "Optuna study name. Default: <name>-<timestamp>.", launch=True)
     heartbeat_interval: int = setting(
         60,
         "RDB storages: seconds between a running trial's heartbeats (recorded in the study; "
@@ -87,8 +111,9 @@ class SearchConfig:
         "Stop the search when this many trials in a row fail (a space that cannot train), "
         "quoting the first error; 0 = never stop for failures.",
         minimum=0,
+        resumable=True,
     )
-    resume: bool = setting(False, "Add trials to the existing --study instead of starting one.")
+    resume: bool = setting(False, "Add trials to the existing --study instead of starting one.", launch=True)
     name: str | None = setting(None, "Search name = MLflow experiment. Default: <space>-<data>.")
     epochs: int = setting(30, "Maximum epochs per trial.", minimum=1)
     patience: int = setting(5, "EarlyStopping patience on the validation loss, in epochs.", minimum=1)
@@ -97,8 +122,9 @@ class SearchConfig:
         "Before the refit, re-check this many of the best trials by cross-validation on "
         "train + validation rows, and keep the best mean (1 = trust the validation split).",
         minimum=1,
+        resumable=True,
     )
-    recheck_folds: int = setting(2, "Folds of that re-check.", minimum=2)
+    recheck_folds: int = setting(2, "Folds of that re-check.", minimum=2, resumable=True)
     test_size: float = setting(
         0.2,
         "Share of the rows held out to score the returned model once; 0 gives every row to "
@@ -113,16 +139,16 @@ class SearchConfig:
         None,
         "MLflow tracking URI. Default: $MLFLOW_TRACKING_URI, else the local store in ./mlruns.",
         envvar="MLFLOW_TRACKING_URI",
+        launch=True,
     )
-    show_progress: bool = setting(True, "Draw live progress.", cli=False)
+    show_progress: bool = setting(True, "Draw live progress.", cli=False, launch=True)
 
     def validate(self) -> None:
         """Raise TunerError naming the first setting that is out of bounds.
 
-        Then, before anything is written (no MLflow experiment, no study, no worker
-        process), what the settings point at: the fold counts against the data (loaded
-        here; :func:`tuner.data.load_dataset` caches it for the search) and the Optuna
-        storage (opened without writing, so a wrong URL, host or password fails first).
+        The fields alone, as scikit-learn's parameter constraints are: no file is read
+        and no server asked. What needs the data or a server is the engine's check
+        (:meth:`tuner.engines.base.Engine.check`).
         """
         for f in fields(self):
             value, meta = getattr(self, f.name), f.metadata
@@ -150,25 +176,6 @@ class SearchConfig:
             )
         if self.resume and self.study is None:
             raise TunerError("--resume needs --study NAME, the study to continue")
-        if self.engine == "random":  # here, not only in RandomEngine: before the store is touched
-            if self.resume:
-                raise TunerError("--resume works with --engine optuna only (random search keeps no study)")
-            if self.timeout is not None:
-                raise TunerError("--timeout works with --engine optuna only; use --trials")
-            if self.trials is None:
-                raise TunerError("--engine random needs --trials")
-        if self.engine == "random" or self.recheck > 1:
-            from tuner.data import load_dataset
-
-            ds = load_dataset(self.data, self.target, self.task, self.seed, self.test_size)
-            if self.engine == "random":
-                ds.check_folds(self.cv, "--cv")
-            else:  # the random engine's finish re-checks nothing
-                ds.check_folds(self.recheck_folds, "--recheck-folds", with_valid=True)
-        if self.engine == "optuna" and self.storage:
-            from tuner.engines.storage import check_storage
-
-            check_storage(self.storage)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -41,13 +41,12 @@ from tuner.callbacks import (
     StopOnSignal,
     ValidationScores,
 )
-from tuner.engines.registry import WORKER_ATTR, worker_id
 from tuner.errors import TrialFailed
 from tuner.metrics import get_metric
 from tuner.model import build_model, predict
 from tuner.space import FIT_PARAMS
 from tuner.tf_internals import forget_custom_gradients, restore_op_determinism
-from tuner.tracking import Run, RunTarget, recorded_run
+from tuner.tracking import WORKER_ATTR, Run, RunTarget, recorded_run, worker_id
 
 MODEL_PREFIX = "model__"
 DEFAULT_BATCH_SIZE = 32  # Keras' own default

@@ -17,18 +17,18 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from tuner.context import SearchContext
+from tuner.records import EngineResult, SearchResult, TrialRecord
 from tuner.redact import redact
 from tuner.search_run import library_versions
 from tuner.tracking import COMPLETE, FAILED, PRUNED, Run, log_sklearn_model, log_tags
 
 if TYPE_CHECKING:
     from tuner.metrics import Metric
-    from tuner.records import EngineResult, TrialRecord
 
 
 @dataclass
@@ -61,35 +61,6 @@ class FinalModel:
     test_score: float | None
     trained_on: str  # which rows trained it
     seconds: dict[str, float]
-
-
-@dataclass
-class SearchResult:
-    name: str
-    engine: str
-    metric: str
-    direction: str
-    best_params: dict[str, Any]
-    best_value: float
-    test_score: float | None
-    trials: list[Any]
-    search_run_id: str
-    model_run_id: str  # the run of the returned model (best parameters, refitted)
-    model_uri: str
-    tracking_uri: str
-    experiment_id: str
-    duration_s: float
-    study: str | None = None
-    storage: str | None = None
-    counts: dict[str, int] = field(default_factory=dict)
-    best_trial: int | None = None
-    candidates: list[dict[str, Any]] = field(default_factory=list)
-    trained_on: str = ""
-    phases: dict[str, float] = field(default_factory=dict)
-    workers: int = 1
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def candidates(outcome: EngineResult, metric: Metric, k: int) -> list[Candidate]:
@@ -137,6 +108,29 @@ def recheck_fold(ctx: SearchContext, candidate: Candidate, fold: int) -> float:
     )
     estimator.fit(X[train], y[train], validation_data=(X[held_out], y[held_out]))
     return float(estimator.val_score_)
+
+
+class Fits(Protocol):
+    """Where the finish step's fits run: this process, or an engine's warm workers."""
+
+    def recheck(self, tasks: list[tuple[Candidate, int]]) -> list[float]:
+        """The score of each (candidate, fold), in order."""
+        ...
+
+    def refit(self, chosen: Candidate, checked: list[Candidate]) -> FinalModel: ...
+
+
+class InProcessFits:
+    """The finish step's fits, one after another in this process."""
+
+    def __init__(self, ctx: SearchContext):
+        self.ctx = ctx
+
+    def recheck(self, tasks: list[tuple[Candidate, int]]) -> list[float]:
+        return [recheck_fold(self.ctx, candidate, fold) for candidate, fold in tasks]
+
+    def refit(self, chosen: Candidate, checked: list[Candidate]) -> FinalModel:
+        return refit_and_log(self.ctx, chosen, checked)
 
 
 def choose(metric: Metric, checked: list[Candidate]) -> Candidate:

@@ -3,7 +3,7 @@
 ``tuner worker --n-jobs K`` (and ``tuner search --n-jobs K``, either engine) on a
 machine with G visible GPUs starts K processes; process i sees GPU ``i mod G`` only
 (``CUDA_VISIBLE_DEVICES``, set before TensorFlow starts). Our own worker pool counts
-its processes in shared memory (:mod:`tuner.engines.workers`). joblib's workers (the
+its processes in shared memory (:mod:`tuner.engines.optuna.pool`). joblib's workers (the
 random engine) take no per-process arguments, so for them the parent writes the GPU
 list and a counter file into the environment (:func:`share_gpus`), and each takes
 the next number as it imports TensorFlow (:func:`claim_gpu`, called by
@@ -20,8 +20,14 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 
+THREADS_ENV = "TUNER_TF_THREADS"  # each worker's share of the cores, read by tuner.tf_env
 GPUS_ENV = "TUNER_GPUS"  # the GPUs this machine's workers share, comma-separated
 COUNTER_ENV = "TUNER_GPU_COUNTER"  # a file holding how many processes took one so far
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, as a scheduler or a container sets it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def visible_gpus() -> list[str]:

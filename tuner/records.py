@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -26,3 +26,32 @@ class EngineResult:
     best: TrialRecord
     study: str | None = None  # an Optuna study, for adding trials later
     storage: str | None = None
+
+
+@dataclass
+class SearchResult:
+    name: str
+    engine: str
+    metric: str
+    direction: str
+    best_params: dict[str, Any]
+    best_value: float
+    test_score: float | None
+    trials: list[Any]
+    search_run_id: str
+    model_run_id: str  # the run of the returned model (best parameters, refitted)
+    model_uri: str
+    tracking_uri: str
+    experiment_id: str
+    duration_s: float
+    study: str | None = None
+    storage: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    best_trial: int | None = None
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    trained_on: str = ""
+    phases: dict[str, float] = field(default_factory=dict)
+    workers: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -164,3 +164,79 @@ def print_best(found: dict[str, Any], console: Console | None = None) -> None:
     table.add_row("model", found["model_uri"])
     table.add_row("weights", found["weights"])
     console.print(table)
+
+
+def _trial_counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {state}" for state, n in counts.items())
+
+
+def print_trials(view: dict[str, Any], console: Console | None = None) -> None:
+    """``tuner show``: a header line for the search, then its trials, best first."""
+    console = console or _console()
+    random_engine = view["engine"] == "random"
+    state = "" if view["state"] == COMPLETE else f", {view['state']}"
+    console.print(
+        f"[bold]Search '{view['search']}'[/bold] ({view['engine']}, {view['direction']} {view['metric']}"
+        f"{state}), run {view['search_run_id']}: {view['total']} {'candidates' if random_engine else 'trials'}"
+        f" ({_trial_counts(view['trials_by_state'])})",
+        highlight=False,
+    )
+    rows = view["trials"]
+    if len(rows) < view["total"]:
+        console.print(f"showing {len(rows)} of {view['total']}", highlight=False)
+    score = f"CV {view['metric']}" if random_engine else f"val {view['metric']}"
+    reasons = any(r["reason"] for r in rows)
+    table = Table()
+    left = ("state", "optimizer", "activation", "loss", "reason")
+    columns = ["#", "state", score, *view["params"], "best epoch", "epochs", "seconds"]
+    for column in [*columns, *(["reason"] if reasons else [])]:
+        table.add_column(column, justify="left" if column in left else "right", overflow="fold")
+    for r in rows:
+        cells = [_fmt(r["number"]), r["state"], _fmt(r["value"])]
+        cells += [_fmt(r["params"].get(name)) for name in view["params"]]
+        cells += [_fmt(r["best_epoch"]), _fmt(r["epochs_run"]), _fmt(r["duration_s"])]
+        table.add_row(*cells, *([r["reason"].splitlines()[0][:80] if r["reason"] else ""] if reasons else []))
+    console.print(table)
+
+
+def _wall(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def print_comparison(found: dict[str, Any], console: Console | None = None) -> None:
+    """``tuner compare``: one row per search, then how their spaces differ, then caveats."""
+    console = console or _console()
+    rows = found["searches"]
+    metrics = {r["metric"] for r in rows}
+    suffix = f" {rows[0]['metric']}" if len(metrics) == 1 else ""
+    table = Table(title=f"Searches compared ({len(rows)})", title_justify="left")
+    columns = ["search", "run", "data", "engine", "sampler", "pruner", "trials c/p/f"]
+    columns += [f"best val{suffix}", f"test{suffix}", "wall", "trials/min"]
+    for column in columns:
+        numeric = column.startswith(("best val", "test", "wall", "trials/"))
+        table.add_column(column, justify="right" if numeric else "left")
+    for r in rows:
+        t = r["trials_by_state"]
+        trials = f"{t.get(COMPLETE, 0)}/{t.get(PRUNED, 0)}/{t.get(FAILED, 0)}"
+        trials += f" +{t['running']} running" if t.get("running") else ""
+        unit = "" if suffix else f" {r['metric']}"
+        best, test = _fmt(r["best_val_score"]), _fmt(r["test_score"])
+        wall = _wall(r["wall_s"]) + (" (running)" if r["running"] else "")
+        cells = [r["search"], r["search_run_id"][:8], r["data"], r["engine"], r["sampler"], r["pruner"]]
+        cells += [trials, best + (unit if best != "-" else ""), test + (unit if test != "-" else "")]
+        table.add_row(*cells, wall, _fmt(r["trials_per_minute"]))
+    console.print(table)
+    if found["same_space"]:
+        console.print("Space differences: same space", highlight=False)
+    else:
+        spaces = Table(title="Space differences", title_justify="left")
+        spaces.add_column("parameter")
+        for r in rows:
+            spaces.add_column(f"{r['search']} ({r['search_run_id'][:8]})")
+        for name, definitions in found["space_differences"].items():
+            spaces.add_row(name, *definitions)
+        console.print(spaces)
+    for note in found["notes"]:
+        console.print(f"note: {note}", highlight=False)

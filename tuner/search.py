@@ -1,4 +1,4 @@
-"""One search, end to end: inputs -> search run -> engine -> finish -> result.
+"""One search, end to end: the three steps of :mod:`tuner.steps` in a row, in one process tree.
 
 This is the Python API behind ``tuner search``::
 
@@ -10,37 +10,28 @@ This is the Python API behind ``tuner search``::
 from __future__ import annotations
 
 from tuner.config import SearchConfig
-from tuner.context import build_context, load_inputs, search_name
-from tuner.engines import make_engine
-from tuner.finish import SearchResult, summarize
+from tuner.context import build_context
 from tuner.progress import SearchProgress
+from tuner.records import SearchResult
+from tuner.steps import create, finish, prepare, work, worker_pool
 from tuner.timing import PhaseClock
-from tuner.tracking import check_reachable, open_experiment, recorded_run, resolve_tracking_uri
+from tuner.tracking import recorded_run
 
 __all__ = ["SearchConfig", "SearchResult", "run_search"]
 
 
 def run_search(config: SearchConfig) -> SearchResult:
     """Run one search and return its result; raise TunerError for the user's mistakes."""
-    config.validate()
     clock = PhaseClock()
     with clock.phase("data"):
-        inputs = load_inputs(config)  # first: most mistakes show here, before any worker starts
-        check_reachable(resolve_tracking_uri(config.tracking_uri))  # in seconds, not after retries
-    engine = make_engine(config)
-    engine.check(inputs)  # a bad storage or study name: refused before anything is written
-    with engine:  # worker processes start here, while the rest sets up
-        experiment = open_experiment(config.tracking_uri, search_name(config, inputs.space, inputs.dataset))
-        search_run = engine.start(experiment, inputs)
+        engine, inputs = prepare(config)  # first: most mistakes show here, before any worker starts
+    with worker_pool(engine) as pool:  # workers import TensorFlow while the rest sets up
+        search_run = create(config, engine, inputs)
         with recorded_run(search_run, run_id=search_run.search_run_id) as run:
-            with SearchProgress(
-                engine.unit, engine.total(), inputs.metric.name, config.show_progress
-            ) as progress:
+            metric = inputs.metric.name
+            with SearchProgress(engine.unit, engine.total(), metric, config.show_progress) as progress:
                 ctx = build_context(config, search_run, progress, inputs)
                 clock.mark("startup")
                 with clock.phase("trials"):
-                    outcome = engine.run(ctx)
-                with clock.phase("finish"):
-                    final = engine.finish(ctx, outcome)
-            phases = clock.phases(outcome.trials, final.seconds)
-            return summarize(ctx, outcome, final, run, phases, engine.workers)
+                    work(engine, ctx, pool)
+                return finish(ctx, engine, pool, run, clock)

@@ -15,13 +15,12 @@ import os
 import sys
 from collections.abc import Iterator
 
-from tuner.gpus import claim_gpu
+from tuner.gpus import THREADS_ENV, claim_gpu
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-# Threads TensorFlow may use in this process: worker processes set it (tuner.engines.workers)
+# Threads TensorFlow may use in this process: worker processes set it (tuner.engines.optuna.pool)
 # so that parallel trials share the cores instead of fighting over them. Unset: TensorFlow's default.
-THREADS_ENV = "TUNER_TF_THREADS"
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ import contextlib
 import functools
 import logging
 import os
+import socket
 import tempfile
 import time
 import traceback
@@ -67,6 +68,31 @@ STATE_TAG = "tuner.state"
 REASON_TAG = "tuner.reason"
 KIND_TAG = "tuner.kind"  # search | trial | candidate | fold | best
 SEARCH_TAG = "tuner.search_run_id"  # every run of a search points at its parent
+WORKER_ATTR = "tuner.worker"  # the process that ran a fit: a run's tag, an Optuna trial's attribute
+
+
+def worker_id(pid: int | None = None) -> str:
+    """``host:pid:start`` of this process (or of ``pid`` on this host): how runs, trials and the
+    worker registry name a worker.
+
+    The process's start time (centiseconds, hex) keeps the id unique where pids repeat: in
+    containers every replica, and every restart, is process 1.
+    """
+    import psutil
+
+    pid = os.getpid() if pid is None else pid
+    try:
+        started = int(psutil.Process(pid).create_time() * 100)
+    except psutil.Error:  # it ended already: the id is only shown
+        return f"{socket.gethostname()}:{pid}"
+    return f"{socket.gethostname()}:{pid}:{started:x}"
+
+
+def parse_worker_id(worker: str) -> tuple[str, int | None, str | None]:
+    """Host, pid and start of a worker id; ``host:pid`` ids (before the start was added) have no start."""
+    host, _, rest = worker.partition(":")
+    pid, _, started = rest.partition(":")
+    return host, int(pid) if pid.isdigit() else None, started or None
 
 
 def resolve_tracking_uri(uri: str | None = None) -> str:

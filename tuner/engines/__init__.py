@@ -2,7 +2,8 @@
 
 ``random`` is scikit-learn's ``RandomizedSearchCV``; ``optuna`` is an Optuna study.
 Every engine implements :class:`tuner.engines.base.Engine`. The table below names
-them without importing them, so the CLI answers ``--help`` at once.
+them without importing them, so the CLI answers ``--help`` at once; its keys are
+:data:`tuner.choices.ENGINES` (a test checks it).
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ if TYPE_CHECKING:
     from tuner.config import SearchConfig
     from tuner.engines.base import Engine
 
-ENGINES = {
-    "optuna": "tuner.engines.optuna_search:OptunaEngine",
+ENGINE_CLASSES = {
+    "optuna": "tuner.engines.optuna.engine:OptunaEngine",
     "random": "tuner.engines.random_search:RandomEngine",
 }
 
 
 def make_engine(config: SearchConfig) -> Engine:
-    """The engine ``config.engine`` names, checked against ``config``."""
-    module, cls = ENGINES[config.engine].split(":")
+    """The engine ``config.engine`` names."""
+    module, cls = ENGINE_CLASSES[config.engine].split(":")
     return getattr(importlib.import_module(module), cls)(config)

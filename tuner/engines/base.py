@@ -1,44 +1,53 @@
-"""The engine contract: what every engine receives, does and returns.
+"""The engine contract: what differs between engines, and nothing else.
 
-As scikit-learn's ``BaseSearchCV._run_search`` does for its searches, an engine
-does one thing: run trials of the shared trial unit and report them. Loading
-data, the search's parent run, progress, the refit and the result are the same for
-every engine and live outside it (``tuner.search``, ``tuner.finish``).
+As scikit-learn's ``BaseSearchCV._run_search`` is for its searches, an engine runs
+trials of the shared trial unit and reads them back. Loading the data, the parent
+run, the worker pool, progress, the finish and the result are the same for every
+engine and live in :mod:`tuner.steps`, which asks the engine only what differs:
+
+* :meth:`Engine.run` (required) runs the trials; :meth:`Engine.outcome` reads them;
+* :meth:`Engine.check` (optional) refuses, before anything is written, what the run
+  would fail on, opening the engine's storage once, before the data is read;
+* :meth:`Engine.settings` (optional) are logged on the parent run;
+* :attr:`Engine.pool_size` says whether trials run in a pool of warm workers, and
+  :meth:`Engine.fits` where the finish step's fits run;
+* :meth:`Engine.join` and :meth:`Engine.record` bracket the parent run's creation
+  (a persistent study is joined or created there).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from tuner.config import SearchConfig
 from tuner.context import Inputs, SearchContext
-from tuner.finish import FinalModel, candidates, choose, recheck_fold, refit_and_log
-from tuner.records import EngineResult, TrialRecord  # noqa: F401 - re-exported until the engines move
-from tuner.search_run import open_search_run, timestamp
+from tuner.finish import Fits, InProcessFits
+from tuner.records import EngineResult
 from tuner.tracking import RunTarget
+
+if TYPE_CHECKING:
+    from tuner.engines.optuna.pool import WorkerPool
 
 
 class Engine(ABC):
-    """Runs the trials of one search. Subclasses implement :meth:`run`, and may
-    override :meth:`start` (Optuna keeps its study beside the parent run) and
-    :meth:`finish` (Optuna runs it in its warm worker processes).
-
-    An engine is a context manager: entering it starts what is slow to start
-    (worker processes), so that runs while the search loads its data.
-    """
-
     unit = "trials"  # what the progress display counts
+    rechecks = True  # whether the finish re-checks the best few (False: the scores are CV means already)
+    pool_size = 0  # worker processes the steps start for it; 0: it runs its fits itself
 
     def __init__(self, config: SearchConfig):
         self.config = config
-        self.workers = 1  # processes that run trials
 
-    def __enter__(self) -> Engine:
-        return self
+    @property
+    def workers(self) -> int:
+        """Processes that run trials, for the result."""
+        return self.pool_size or 1
 
-    def __exit__(self, *exc_info: Any) -> None:
-        return None
+    def check(self, load: Callable[[], Inputs]) -> Inputs:
+        """Refuse what :meth:`run` would fail on, then read the inputs (``load``): a storage
+        or server is checked before a large file is read. Nothing is written."""
+        return load()
 
     def settings(self) -> dict[str, Any]:
         """Engine-specific settings, logged as parameters of the search run."""
@@ -48,24 +57,27 @@ class Engine(ABC):
         """How many units the progress display expects."""
         return self.config.trials
 
-    def check(self, inputs: Inputs) -> None:
-        """Refuse what :meth:`start` would fail on, before anything is written or started."""
+    def join(self, experiment: RunTarget, inputs: Inputs) -> str | None:
+        """Before a parent run opens: the id of an existing one to join (a resumed study), else None."""
         return None
 
-    def start(self, experiment: RunTarget, inputs: Inputs) -> RunTarget:
-        """Open the search's parent run; return the target its trials log under."""
-        return open_search_run(
-            self.config, inputs, experiment, self.settings(), f"{self.config.engine}-{timestamp()}"
-        )
+    def run_name(self, experiment: RunTarget) -> str:
+        from tuner.search_run import timestamp
+
+        return f"{self.config.engine}-{timestamp()}"
+
+    def record(self, search_run: RunTarget, inputs: Inputs) -> None:
+        """After the parent run opened: record what the engine keeps beside it."""
+        return None
+
+    def fits(self, ctx: SearchContext, pool: WorkerPool | None) -> Fits:
+        """Where the finish step's fits run: in this process unless the engine says otherwise."""
+        return InProcessFits(ctx)
 
     @abstractmethod
-    def run(self, ctx: SearchContext) -> EngineResult:
-        """Run the search's trials; return every finished one and the best."""
+    def run(self, ctx: SearchContext, pool: WorkerPool | None) -> int:
+        """Run the search's trials; return how many this process's workers started."""
 
-    def finish(self, ctx: SearchContext, outcome: EngineResult) -> FinalModel:
-        """Re-check the best few trials, refit the winner, test and log it (in this process)."""
-        checked = candidates(outcome, ctx.metric, ctx.config.recheck)
-        if len(checked) > 1:
-            for candidate in checked:
-                candidate.scores = [recheck_fold(ctx, candidate, k) for k in range(ctx.config.recheck_folds)]
-        return refit_and_log(ctx, choose(ctx.metric, checked), checked)
+    @abstractmethod
+    def outcome(self, ctx: SearchContext) -> EngineResult:
+        """Every finished trial and the best, as recorded."""

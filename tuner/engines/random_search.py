@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,12 +20,11 @@ from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import KFold, ParameterSampler, RandomizedSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
-from tuner.context import SearchContext
+from tuner.config import SearchConfig
+from tuner.context import Inputs, SearchContext
 from tuner.engines.base import Engine
-from tuner.engines.workers import usable_cores
 from tuner.errors import TunerError, first_line
-from tuner.finish import FinalModel, candidates, refit_and_log
-from tuner.gpus import share_gpus
+from tuner.gpus import share_gpus, usable_cores
 from tuner.records import EngineResult, TrialRecord
 from tuner.tracking import (
     COMPLETE,
@@ -45,11 +45,19 @@ POLL_SECONDS = 1.0
 
 
 class RandomEngine(Engine):
-    unit = "fits"
+    """Its fits run in this process, or in joblib's processes with ``--n-jobs``; a candidate's
+    score is a CV mean already, so the finish re-checks nothing."""
 
-    def __init__(self, config):
-        super().__init__(config)  # SearchConfig.validate refused what random search cannot do
-        self.workers = config.n_jobs or usable_cores()
+    unit = "fits"
+    rechecks = False
+
+    def __init__(self, config: SearchConfig):
+        super().__init__(config)
+        self._result: EngineResult | None = None
+
+    @property
+    def workers(self) -> int:
+        return self.config.n_jobs or usable_cores()
 
     def settings(self) -> dict[str, int]:
         return {"cv": self.config.cv}
@@ -57,13 +65,25 @@ class RandomEngine(Engine):
     def total(self) -> int | None:
         return self.config.trials * self.config.cv if self.config.trials else None
 
-    def run(self, ctx: SearchContext) -> EngineResult:
-        return run_random(ctx)
+    def check(self, load: Callable[[], Inputs]) -> Inputs:
+        """What random search cannot do (no study to resume, no timeout), then the folds against the data."""
+        if self.config.resume:
+            raise TunerError("--resume works with --engine optuna only (random search keeps no study)")
+        if self.config.timeout is not None:
+            raise TunerError("--timeout works with --engine optuna only; use --trials")
+        if self.config.trials is None:
+            raise TunerError("--engine random needs --trials")
+        inputs = load()
+        inputs.dataset.check_folds(self.config.cv, "--cv")
+        return inputs
 
-    def finish(self, ctx: SearchContext, outcome: EngineResult) -> FinalModel:
-        """Refit the best candidate: its score is a CV mean already, so no re-check."""
-        best = candidates(outcome, ctx.metric, 1)
-        return refit_and_log(ctx, best[0], best)
+    def run(self, ctx: SearchContext, pool: Any = None) -> int:
+        self._result = run_random(ctx)
+        return len(self._result.trials)
+
+    def outcome(self, ctx: SearchContext) -> EngineResult:
+        assert self._result is not None, "run() first"
+        return self._result
 
 
 @dataclass(frozen=True)
@@ -112,7 +132,7 @@ class LoggedRandomizedSearchCV(RandomizedSearchCV):
             runs = []
             for i, params in enumerate(sampled):
                 target = self.search_run.child(f"candidate-{i}", "candidate", self.search_run.search_run_id)
-                runs.append(stack.enter_context(recorded_run(target, _plain(params))))
+                runs.append(stack.enter_context(recorded_run(target, _search_names(params))))
             self.candidate_run_ids_ = [run.run_id for run in runs]
             candidates = [
                 {**params, RUN_TARGET_PARAM: self.search_run.child("fold", "fold", run.run_id)}
@@ -126,7 +146,7 @@ class LoggedRandomizedSearchCV(RandomizedSearchCV):
                     run.fail(score.reason)
 
 
-def _plain(params: dict[str, Any]) -> dict[str, Any]:
+def _search_names(params: dict[str, Any]) -> dict[str, Any]:
     """``keras__model__n_hidden`` -> ``n_hidden``, NumPy scalars -> Python values."""
     out = {}
     for key, value in params.items():
@@ -244,7 +264,7 @@ def run_random(ctx: SearchContext) -> EngineResult:
     trials = []
     for index, run_id in enumerate(search.candidate_run_ids_):
         score = score_candidate(search.cv_results_, index, ctx.config.cv, ctx.metric.greater_is_better)
-        params = _plain(search.cv_results_["params"][index])
+        params = _search_names(search.cv_results_["params"][index])
         trials.append(
             TrialRecord(
                 index,

@@ -27,6 +27,7 @@ import optuna
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from tuner.errors import TunerError, first_line
+from tuner.optuna_internals import RDB_PRIVATE_CALLS
 from tuner.redact import redact, scrub
 
 RETRY_ENV = "TUNER_STORAGE_RETRY_SECONDS"
@@ -59,12 +60,6 @@ RETRIED = (
     "get_all_trials",
     "get_best_trial",
     "record_heartbeat",
-    "_get_stale_trial_ids",
-    # ... and the private ones Optuna's cache in front of an RDB storage calls directly
-    "_create_new_trial",
-    "_set_trial_param",
-    "_get_best_trial_id",
-    "_get_trials",
 )
 
 
@@ -143,5 +138,5 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
         super().__init__(url, engine_kwargs=engine_kwargs, **kwargs)
 
 
-for _name in RETRIED:
+for _name in RETRIED + RDB_PRIVATE_CALLS:
     setattr(RetryingRDBStorage, _name, _retried(getattr(optuna.storages.RDBStorage, _name)))

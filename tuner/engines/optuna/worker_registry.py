@@ -18,13 +18,8 @@ from typing import Any
 import optuna
 import psutil
 
-WORKER_PREFIX = "tuner.worker:"
-WORKER_ATTR = "tuner.worker"  # the host:pid that ran a trial: a trial's attribute, a run's tag
-
-
-def worker_id() -> str:
-    """``host:pid`` of this process: how the registry, trials and runs name a worker."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+from tuner.engines.optuna.record import Attrs, worker_records, write_worker_record
+from tuner.tracking import parse_worker_id, worker_id
 
 
 class WorkerBeacon:
@@ -65,34 +60,37 @@ class WorkerBeacon:
 
     def _write(self, state: str) -> None:
         record = {**self.record, "state": state, "heartbeat": time.time(), "interval": self.interval}
-        self.study.set_user_attr(WORKER_PREFIX + worker_id(), record)
+        write_worker_record(self.study, worker_id(), record)
 
 
 def mark_gone(study: optuna.Study, worker_id: str, why: str) -> None:
     """Record, for ``tuner study status``, that a worker died without saying goodbye."""
-    record = study.user_attrs.get(WORKER_PREFIX + worker_id)
+    record = worker_records(study.user_attrs).get(worker_id)
     if record is not None:
-        study.set_user_attr(WORKER_PREFIX + worker_id, {**record, "state": "died", "why": why})
+        write_worker_record(study, worker_id, {**record, "state": "died", "why": why})
 
 
-def process_alive(pid: int) -> bool:
-    """Whether ``pid`` runs on this host; a zombie (dead, not yet reaped) does not."""
+def process_alive(pid: int, started: str | None = None) -> bool:
+    """Whether ``pid`` runs on this host (and started at ``started``, as in its worker id);
+    a zombie (dead, not yet reaped) does not."""
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        process = psutil.Process(pid)
+        alive = process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+    return alive and (started is None or worker_id(pid).rpartition(":")[2] == started)
 
 
-def worker_gone(worker_id: str, record: dict | None) -> str | None:
-    """Why the worker ``host:pid`` is gone, or None while it may be alive.
+def worker_gone(worker: str, record: dict | None) -> str | None:
+    """Why the worker ``host:pid:start`` is gone, or None while it may be alive.
 
     On this host its process tells; elsewhere its record: exited, or no heartbeat
     for three intervals. A worker elsewhere with no record is given the benefit of
     the doubt. ``record`` is as :func:`workers_seen` gives it, its state as of now.
     """
-    host, _, pid = worker_id.rpartition(":")
-    if host == socket.gethostname() and pid.isdigit():
-        return None if process_alive(int(pid)) else "died (its process is gone)"
+    host, pid, started = parse_worker_id(worker)
+    if host == socket.gethostname() and pid is not None:
+        return None if process_alive(pid, started) else "died (its process is gone)"
     if record is None:
         return None
     if record["state"] == "lost":
@@ -107,12 +105,10 @@ def _state(record: dict, now: float) -> str:
     return record["state"]
 
 
-def workers_seen(study: optuna.Study | optuna.study.StudySummary, now: float | None = None) -> list[dict]:
-    """Every worker the study has seen, newest heartbeat first, with its state as of ``now``."""
+def workers_seen(attrs: Attrs, now: float | None = None) -> list[dict]:
+    """Every worker a study's attributes record, newest heartbeat first, with its state as of ``now``."""
     now = time.time() if now is None else now
-    seen = []
-    for key, record in study.user_attrs.items():
-        if not key.startswith(WORKER_PREFIX):
-            continue
-        seen.append({**record, "id": key.removeprefix(WORKER_PREFIX), "state": _state(record, now)})
+    seen = [
+        {**record, "id": wid, "state": _state(record, now)} for wid, record in worker_records(attrs).items()
+    ]
     return sorted(seen, key=lambda r: -r["heartbeat"])

@@ -1,9 +1,9 @@
-"""An Optuna storage checked before anything is written to it.
+"""An Optuna storage, from its URL: checked before anything is written, then opened once.
 
-Opened late, a bad storage left an MLflow experiment and a started worker pool
-behind; checked here (from :meth:`tuner.config.SearchConfig.validate`), a wrong URL,
-a host that is down or a wrong password fails first. Messages never show the
-password: URLs are redacted, driver errors scrubbed.
+:func:`check_storage` refuses, without writing, a wrong URL, a host that is down or
+a wrong password (so a bad storage leaves no MLflow experiment or worker behind);
+:func:`get_storage` opens one, journal file or database, and takes a storage as it
+is. Messages never show the password: URLs are redacted, driver errors scrubbed.
 """
 
 from __future__ import annotations
@@ -11,17 +11,71 @@ from __future__ import annotations
 import contextlib
 import socket
 import sqlite3
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import optuna
 
 from tuner.errors import TunerError, first_line
 from tuner.redact import redact, scrub
 
 JOURNAL_SUFFIXES = (".journal", ".log")
-
-
 _DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306, "mssql": 1433, "oracle": 1521}
 _STORAGE_FORMS = "sqlite:///file.db, postgresql://user@host/db or a path ending in .journal"
+StaleTrialCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
+
+
+def default_storage_url(store_dir: Path) -> str:
+    """A journal file inside ``mlruns/``: safe for several local processes at once."""
+    return str(store_dir / "optuna.journal")
+
+
+def local_file_of(url: str) -> str | None:
+    """The file behind a journal or SQLite storage; None for a database server."""
+    if "://" not in url:
+        return str(Path(url).resolve())
+    if url.startswith("sqlite:///"):
+        return str(Path(url.removeprefix("sqlite:///")).resolve())
+    return None
+
+
+def get_storage(
+    storage: str | optuna.storages.BaseStorage,
+    heartbeat: tuple[int, int, StaleTrialCallback] | None = None,
+) -> optuna.storages.BaseStorage:
+    """A storage given as is, or opened from its URL: a journal file (a path ending in
+    .journal or .log) or any RDB URL (sqlite, postgresql, mysql), whose calls wait out a
+    database outage (:mod:`tuner.engines.optuna.retrying`).
+
+    With ``heartbeat`` (interval, grace period in seconds, and what to do with a stale
+    trial), an RDB storage fails a trial whose worker stopped beating.
+    """
+    if not isinstance(storage, str):
+        return storage
+    url = storage
+    if url.endswith(JOURNAL_SUFFIXES) and "://" not in url:
+        path = Path(url)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    from tuner.engines.optuna.retrying import RetryingRDBStorage
+
+    beat: dict[str, Any] = {}
+    if heartbeat is not None:
+        interval, grace, on_stale = heartbeat
+        beat = {"heartbeat_interval": interval, "grace_period": grace}
+        beat["heartbeat_stale_trial_callback"] = on_stale
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat arguments
+            return RetryingRDBStorage(url, **beat)
+    except Exception as exc:  # noqa: BLE001 - a bad URL or unreachable database is the user's to fix
+        first = scrub(first_line(exc), url)
+        raise TunerError(
+            f"cannot open Optuna storage {redact(url)!r}: {first}. Give an RDB URL "
+            f"(sqlite:///file.db, postgresql://user@host/db) or a path ending in .journal"
+        ) from None
 
 
 def check_storage(url: str) -> None:

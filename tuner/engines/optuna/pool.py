@@ -1,0 +1,167 @@
+"""A pool of warm worker processes, each in an executor of its own, with a shared trial budget.
+
+The pool starts ``n_jobs`` processes at once, so they import TensorFlow while the
+caller loads its data and opens MLflow; the same warm processes then run every task
+of a search (trials, re-check folds, the refit). Processes, not threads: Keras keeps
+global state per process. Each gets an equal share of the cores for TensorFlow's
+thread pools, so parallel trials do not fight over them. A process that dies is
+replaced (:meth:`WorkerPool.replace`). The pool knows nothing of Optuna: its tasks do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from tuner import interrupts
+from tuner.futures_internals import executor_process
+from tuner.gpus import THREADS_ENV, assign, usable_cores, visible_gpus
+from tuner.tracking import worker_id
+
+UNLIMITED = 2**62  # trials, when only a timeout bounds the search
+POLL_SECONDS = 0.5
+STOP_GRACE_SECONDS = 30.0  # for an interrupted worker to close its MLflow run and trial
+
+# In a pool's worker: the trials the pool may still start, shared by all its workers, so
+# that each takes the next trial when it is free and none idles while another has a queue.
+_tickets: Any = None
+
+
+def take_ticket() -> bool:
+    """In a pool's worker: take one of the trials the pool may still start; False when none is left."""
+    with _tickets.get_lock():
+        if _tickets.value <= 0:
+            return False
+        _tickets.value -= 1
+        return True
+
+
+def _warm_up(threads: int, tickets: Any, gpus: list[str], index: int) -> None:
+    """Initializer of every worker process: its GPU, thread budget, signals, and the heavy imports."""
+    global _tickets
+    _tickets = tickets
+    if gpus:  # worker i (and its replacement) takes GPU i mod G
+        os.environ["CUDA_VISIBLE_DEVICES"] = assign(index, gpus) or ""
+    os.environ[THREADS_ENV] = str(threads)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # idle: the pool stops it; busy: work() handles it
+    import tuner.estimator  # noqa: F401 - TensorFlow, Keras and scikeras, before the first trial
+
+    gc.freeze()  # what the imports made lives as long as the process: later collections skip it
+
+
+def _started() -> int:
+    return os.getpid()
+
+
+class _Slot:
+    """One worker process, in an executor of its own: its death breaks nothing but itself.
+
+    (One shared ``ProcessPoolExecutor`` would be simpler, but it treats any worker's
+    death as the whole pool's and kills the other workers mid-trial.)
+    """
+
+    def __init__(self, index: int, warm_up: tuple):
+        spawn = multiprocessing.get_context("spawn")  # no inherited TensorFlow or locks
+        self.executor = ProcessPoolExecutor(1, spawn, initializer=_warm_up, initargs=(*warm_up, index))
+        self.executor.submit(_started)  # starts the process now, not at the first task
+        self.process = executor_process(self.executor)  # its exit code, later
+        self.worker_id = worker_id(self.process.pid)  # now: once it died, its start time is gone
+
+    def death(self) -> str:
+        """How the process ended, as a trial's reason says it: ``worker died (signal 9)``."""
+        deadline = time.monotonic() + 5
+        # The executor's own thread may reap the process first: its exit code shows a moment later.
+        while self.process.exitcode is None and time.monotonic() < deadline:
+            self.process.join(0.1)
+        code = self.process.exitcode
+        if code is None:
+            return "worker died"
+        return f"worker died (signal {-code})" if code < 0 else f"worker died (exit status {code})"
+
+
+class WorkerPool:
+    """``n_jobs`` spawned processes, started at once and kept warm for every task of a search.
+
+    A process that dies (killed, out of memory) is replaced by :meth:`replace`.
+    """
+
+    def __init__(self, n_jobs: int):
+        self.n_jobs = n_jobs
+        threads = max(1, usable_cores() // n_jobs)
+        self.tickets = multiprocessing.get_context("spawn").Value("q", 0)
+        self._warm_up = (threads, self.tickets, visible_gpus())
+        self.slots = [_Slot(i, self._warm_up) for i in range(n_jobs)]
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, exc_type: type | None, *exc_info: Any) -> None:
+        if exc_type is not None:  # Ctrl-C, SIGTERM or an error: running trials record why
+            self.stop()
+        self.close()
+
+    def submit(self, index: int, fn: Callable[..., Any], *args: Any) -> Future:
+        """``fn(*args)`` in worker ``index``."""
+        return self.slots[index].executor.submit(fn, *args)
+
+    def replace(self, index: int) -> None:
+        """A new process in place of worker ``index``, which died; same GPU."""
+        self.slots[index].executor.shutdown(wait=False, cancel_futures=True)
+        self.slots[index] = _Slot(index, self._warm_up)
+
+    def run_all(self, fn: Callable[..., Any], tasks: list[tuple]) -> list[Any]:
+        """``fn(*task)`` for every task, each worker taking the next when free; results in order."""
+        results: list[Any] = [None] * len(tasks)
+        queue, deaths = list(enumerate(tasks)), Counter[int]()
+        busy: dict[Future, tuple[int, int, tuple]] = {}  # future -> worker, task index, task
+        while queue or busy:
+            idle = set(range(self.n_jobs)) - {worker for worker, _, _ in busy.values()}
+            for worker in sorted(idle)[: len(queue)]:
+                number, task = queue.pop(0)
+                busy[self.submit(worker, fn, *task)] = (worker, number, task)
+            done, _ = wait(busy, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+            interrupts.check()
+            for future in done:
+                worker, number, task = busy.pop(future)
+                if isinstance(future.exception(), BrokenProcessPool) and not deaths[number]:
+                    deaths[number] += 1  # died: a new process does the task, once
+                    warn(
+                        f"warning: {self.slots[worker].death()} ({self.slots[worker].worker_id}); restarting it"
+                    )
+                    self.replace(worker)
+                    queue.insert(0, (number, task))
+                else:
+                    results[number] = future.result()
+        return results
+
+    def stop(self) -> None:
+        """Interrupt every busy worker, so each records its trial as failed, then kill what is left."""
+        workers = [slot.process for slot in self.slots]
+        for worker in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker.pid, signal.SIGINT)
+        for slot in self.slots:
+            slot.executor.shutdown(wait=False, cancel_futures=True)  # idle workers exit now
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+            if worker.is_alive():
+                worker.kill()
+
+    def close(self) -> None:
+        for slot in self.slots:
+            slot.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def warn(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,101 @@
+"""A search in three steps: create, work, finish. Written once, used by every command.
+
+``tuner search`` runs them in a row in one process tree (:func:`tuner.search.run_search`);
+a cluster job runs them apart, as ``tuner study create``, any number of ``tuner worker``
+and ``tuner study finish`` (:mod:`tuner.cluster`). Before them, :func:`prepare` refuses
+every mistake it can before anything is written.
+
+* **create**: the search's parent run in its experiment (an Optuna engine creates its
+  study beside it, or joins a resumed one);
+* **work**: the engine runs trials, in a pool of warm worker processes when it has one;
+* **finish**: re-check the best few (when the engine's scores need it), refit the
+  winner on train + validation rows, score it once on the test split, log the model,
+  and record the result on the parent run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from tuner.config import SearchConfig
+from tuner.context import Inputs, SearchContext, load_inputs, search_name
+from tuner.engines import make_engine
+from tuner.engines.base import Engine
+from tuner.engines.optuna.pool import WorkerPool
+from tuner.finish import candidates, choose, summarize
+from tuner.records import SearchResult
+from tuner.search_run import children_of, open_search_run
+from tuner.timing import PhaseClock
+from tuner.tracking import Run, RunTarget, check_reachable, open_experiment, resolve_tracking_uri
+
+
+def prepare(config: SearchConfig) -> tuple[Engine, Inputs]:
+    """The engine and the checked inputs; every mistake refused before anything is written.
+
+    The settings first (no I/O), then the engine's storage, then the data, then what
+    needs both (a resumed study's settings, fold counts), then the tracking store.
+    """
+    config.validate()
+    engine = make_engine(config)
+    inputs = engine.check(lambda: load_inputs(config))
+    check_inputs(config, engine, inputs)
+    return engine, inputs
+
+
+def check_inputs(config: SearchConfig, engine: Engine, inputs: Inputs) -> None:
+    """What every engine's search needs of its data and its tracking store."""
+    if engine.rechecks and config.recheck > 1:
+        inputs.dataset.check_folds(config.recheck_folds, "--recheck-folds", with_valid=True)
+    check_reachable(resolve_tracking_uri(config.tracking_uri))  # in seconds, not after retries
+
+
+@contextlib.contextmanager
+def worker_pool(engine: Engine) -> Iterator[WorkerPool | None]:
+    """The warm worker processes the engine runs in, if any; they start importing TensorFlow at once.
+
+    Left by an error, Ctrl-C or SIGTERM, the pool's running trials record why first.
+    """
+    if not engine.pool_size:
+        yield None
+        return
+    with WorkerPool(engine.pool_size) as pool:
+        yield pool
+
+
+def create(config: SearchConfig, engine: Engine, inputs: Inputs) -> RunTarget:
+    """The search's parent run (new, or a resumed study's), as the target its trials log under."""
+    experiment = open_experiment(config.tracking_uri, search_name(config, inputs.space, inputs.dataset))
+    joined = engine.join(experiment, inputs)
+    if joined is not None:
+        return children_of(experiment, joined)
+    search_run = open_search_run(config, inputs, experiment, engine.settings(), engine.run_name(experiment))
+    engine.record(search_run, inputs)
+    return search_run
+
+
+def work(engine: Engine, ctx: SearchContext, pool: WorkerPool | None) -> int:
+    """Run trials until the budget is spent; return how many this process's workers started."""
+    return engine.run(ctx, pool)
+
+
+def finish(
+    ctx: SearchContext, engine: Engine, pool: WorkerPool | None, search_run: Run, clock: PhaseClock
+) -> SearchResult:
+    """Re-check, refit, test and log the returned model; record the result on ``search_run``.
+
+    The fits run where the engine says (:meth:`Engine.fits`); a candidate's mean over
+    ``--recheck-folds`` folds of train + validation rows picks the winner.
+    """
+    outcome = engine.outcome(ctx)
+    with clock.phase("finish"):
+        fits = engine.fits(ctx, pool)
+        checked = candidates(outcome, ctx.metric, ctx.config.recheck if engine.rechecks else 1)
+        if len(checked) > 1:
+            folds = range(ctx.config.recheck_folds)
+            scores = iter(fits.recheck([(c, k) for c in checked for k in folds]))
+            for candidate in checked:
+                candidate.scores = [next(scores) for _ in folds]
+        final = fits.refit(choose(ctx.metric, checked), checked)
+    phases = clock.phases(outcome.trials, final.seconds)
+    return summarize(ctx, outcome, final, search_run, phases, engine.workers)
