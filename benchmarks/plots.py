@@ -119,10 +119,34 @@ def setup(folder: Path, engine: str, trials: int) -> tuple[str, str, list]:
     return uri, search, build(client, experiment, search, trials, random.Random(0))
 
 
-def timed(call) -> float:
-    started = time.perf_counter()
+class Seconds(float):
+    """Wall-clock seconds, with the process' CPU seconds beside (other users of the machine
+    inflate the first, hardly the second)."""
+
+    cpu: float = 0.0
+
+    def __format__(self, spec: str) -> str:
+        return f"{float(self):{spec}} s wall ({self.cpu:{spec}} s CPU)"
+
+
+def timed(call) -> Seconds:
+    wall, cpu = time.perf_counter(), time.process_time()
     call()
-    return time.perf_counter() - started
+    took = Seconds(time.perf_counter() - wall)
+    took.cpu = time.process_time() - cpu
+    return took
+
+
+def median(calls: list[Seconds]) -> Seconds:
+    took = Seconds(statistics.median(calls))
+    took.cpu = statistics.median(c.cpu for c in calls)
+    return took
+
+
+def minus(a: Seconds, b: Seconds) -> Seconds:
+    took = Seconds(a - b)
+    took.cpu = a.cpu - b.cpu
+    return took
 
 
 def preload() -> None:
@@ -151,23 +175,23 @@ def main() -> None:
     if (
         not args.bare
     ):  # the search process has scikit-learn (and SciPy) loaded: Optuna's importances import it
-        print(f"import sklearn.model_selection first (as a search has): {timed(preload):.2f} s")
+        print(f"import sklearn.model_selection first (as a search has): {timed(preload):.2f}")
     kwargs = {"direction": "maximize", "metric": "accuracy", "engine": args.engine}
 
     def publish(plots: bool) -> list[str]:
         return publish_search_artifacts(uri, search, records, plots=plots, **kwargs)
 
     first = timed(lambda: publish(True))
-    table = statistics.median(timed(lambda: publish(False)) for _ in range(args.repeat))
-    both = statistics.median(timed(lambda: publish(True)) for _ in range(args.repeat))
+    table = median([timed(lambda: publish(False)) for _ in range(args.repeat)])
+    both = median([timed(lambda: publish(True)) for _ in range(args.repeat)])
     written = publish(True)
     cache = "fresh font cache" if args.fresh_font_cache else "existing font cache"
     cache += ", scikit-learn not loaded before" if args.bare else ", scikit-learn loaded before"
     print(f"{args.engine}, {len(records)} trials, {cache}; artifacts: {', '.join(written)}")
-    print(f"first call (imports matplotlib): {first:.2f} s")
-    print(f"table only (median of {args.repeat}): {table:.2f} s")
-    print(f"with plots (median of {args.repeat}): {both:.2f} s")
-    print(f"pictures alone, warm: {both - table:.2f} s; first call: {first - table:.2f} s")
+    print(f"first call (imports matplotlib): {first:.2f}")
+    print(f"table only (median of {args.repeat}): {table:.2f}")
+    print(f"with plots (median of {args.repeat}): {both:.2f}")
+    print(f"pictures alone, warm: {minus(both, table):.2f}; first call: {minus(first, table):.2f}")
     print(f"store: {folder}")
 
 

@@ -7,6 +7,9 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "tuner"
 MAX_FUNCTION_LINES = 60
+MAX_MODULE_LINES = 400
+# Leaf modules: names and errors, which import nothing of tuner's.
+LEAVES = {"tuner.choices", "tuner.errors"}
 RUN_LIFECYCLE = {"create_run", "start_run", "end_run", "set_terminated"}
 
 
@@ -27,11 +30,17 @@ def _imports(tree: ast.Module) -> set[str]:
 def test_no_engine_imports_upward():
     for path, tree in _modules().items():
         if path.startswith("tuner/engines/"):
-            upward = {m for m in _imports(tree) if m in ("tuner.search", "tuner.cli")}
+            upward = {m for m in _imports(tree) if m in ("tuner.search", "tuner.cli", "tuner.steps", "tuner.cluster")}
             assert not upward, f"{path} imports {upward}"
 
 
-def test_the_search_module_knows_no_engine():
+def test_the_search_steps_know_no_engine():
+    for path in ("tuner/search.py", "tuner/steps.py"):
+        tree = _modules()[path]
+        source = ast.unparse(tree)
+        assert "'optuna'" not in source and "'random'" not in source, (
+            f"{path}: no branch on the engine's name"
+        )
     tree = _modules()["tuner/search.py"]
     assert not {m for m in _imports(tree) if m.split(".")[0] == "optuna"}
     source = ast.unparse(tree)
@@ -84,3 +93,68 @@ def test_the_cli_options_are_the_config_fields():
         assert options[f.name].default == f.default
         if f.metadata["choices"]:
             assert tuple(options[f.name].type.choices) == f.metadata["choices"]
+
+
+def _module_name(path: str) -> str:
+    parts = path.removesuffix(".py").split("/")
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Who imports whom among tuner's modules: every import, at the top, under TYPE_CHECKING
+    or inside a function (an import deferred for speed is still an arrow)."""
+    trees = {_module_name(path): tree for path, tree in _modules().items()}
+
+    def resolve(name: str) -> str | None:
+        while name and name not in trees:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for name, tree in trees.items():
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tuner"):
+                found.add(resolve(node.module))
+                found.update(
+                    f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in trees
+                )
+            elif isinstance(node, ast.Import):
+                found.update(resolve(a.name) for a in node.names if a.name.startswith("tuner"))
+        graph[name] = {m for m in found if m and m != name and m != "tuner"}
+    return graph
+
+
+def test_no_module_imports_a_module_that_imports_it_back():
+    graph = _import_graph()
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            current = todo.pop()
+            if current == goal:
+                return True
+            if current not in seen:
+                seen.add(current)
+                todo.extend(graph.get(current, ()))
+        return False
+
+    circles = sorted(f"{a} <-> {b}" for a, deps in graph.items() for b in deps if reaches(b, a))
+    assert not circles, circles
+
+
+def test_the_trial_unit_knows_no_engine_and_the_settings_only_leaves():
+    graph = _import_graph()
+    assert not {m for m in graph["tuner.estimator"] if m.startswith("tuner.engines")}
+    assert graph["tuner.config"] <= LEAVES, graph["tuner.config"]
+    for leaf in LEAVES:
+        assert not graph[leaf], f"{leaf} is a leaf"
+
+
+def test_no_module_is_longer_than_400_lines():
+    long = {path: len(p.read_text().splitlines()) for path, p in _paths().items()}
+    assert not {path: n for path, n in long.items() if n > MAX_MODULE_LINES}
+
+
+def _paths() -> dict[str, Path]:
+    return {str(p.relative_to(PACKAGE.parent)): p for p in PACKAGE.rglob("*.py")}

@@ -9,10 +9,11 @@ picture simply does not apply (importances below 2 complete trials).
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 
-import mlflow
 import pandas as pd
+import pytest
 from matplotlib.image import imread
 from mlflow.entities import Metric
 
@@ -39,13 +40,20 @@ PARAMS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def shared_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One store for the module (creating an MLflow database costs 1-5 s here); each test has
+    an experiment and a parent run of its own in it."""
+    return f"sqlite:///{tmp_path_factory.mktemp('plots') / 'mlruns' / 'mlflow.db'}"
+
+
 class Store:
     """A real local store with one search's parent run, and helpers to add its child runs."""
 
     def __init__(self, tracking_uri: str):
         self.uri = tracking_uri
         self.client = client_for(tracking_uri)
-        self.experiment = self.client.create_experiment("plots")
+        self.experiment = self.client.create_experiment(f"plots-{uuid.uuid4().hex[:8]}")
         self.search = self.client.create_run(self.experiment, tags={"tuner.kind": "search"}).info.run_id
 
     def child(self, parent: str, kind: str, epochs: int = 0, **tags: str) -> str:
@@ -65,6 +73,12 @@ class Store:
         top = self.client.list_artifacts(self.search)
         inner = [self.client.list_artifacts(self.search, a.path) for a in top if a.is_dir]
         return {a.path for a in top if not a.is_dir} | {a.path for group in inner for a in group}
+
+    def table(self) -> pd.DataFrame:
+        """``trials.json`` as MLflow reads a table (its loader searches the fluent API's store)."""
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("MLFLOW_TRACKING_URI", self.uri)
+            return self.client.load_table(self.experiment, "trials.json", run_ids=[self.search])
 
     def download(self, path: str, folder: Path) -> Path:
         return Path(self.client.download_artifacts(self.search, path, str(folder)))
@@ -92,8 +106,8 @@ def assert_pictures_open(store: Store, written: list[str], folder: Path) -> None
             assert 300 <= height <= 2000 and 500 <= width <= 3000, (path, image.shape)
 
 
-def test_an_optuna_search_gets_every_picture_and_the_table(tracking_uri, tmp_path, capsys):
-    store = Store(tracking_uri)
+def test_an_optuna_search_gets_every_picture_and_the_table(shared_uri, tmp_path, capsys):
+    store = Store(shared_uri)
     trials = optuna_trials(store, ["complete", "complete", "pruned", "complete", "failed", "complete"])
     written = store.publish(trials)
     assert set(written) == ALL_PICTURES | TABLE
@@ -114,12 +128,12 @@ def test_an_optuna_search_gets_every_picture_and_the_table(tracking_uri, tmp_pat
     assert list(csv["state"]) == [t.state for t in trials]
     assert list(csv["epochs_run"].fillna(0)) == [12, 13, 3, 15, 0, 17]
     assert csv.loc[4, "reason"] == "OOM"
-    table = mlflow.load_table("trials.json", run_ids=[store.search], extra_columns=None)
+    table = store.table()
     assert len(table) == 6 and list(table["run_id"]) == [t.run_id for t in trials]
 
 
-def test_a_random_search_draws_each_candidates_first_fold(tracking_uri, tmp_path, capsys):
-    store = Store(tracking_uri)
+def test_a_random_search_draws_each_candidates_first_fold(shared_uri, tmp_path, capsys):
+    store = Store(shared_uri)
     trials = []
     for number in range(4):
         candidate = store.child(store.search, "candidate")
@@ -134,8 +148,8 @@ def test_a_random_search_draws_each_candidates_first_fold(tracking_uri, tmp_path
     assert list(csv["epochs_run"]) == [15.0, 16.0, 17.0, 18.0]  # the mean over each candidate's folds
 
 
-def test_importances_and_parallel_coordinates_need_two_complete_trials(tracking_uri, capsys):
-    store = Store(tracking_uri)
+def test_importances_and_parallel_coordinates_need_two_complete_trials(shared_uri, capsys):
+    store = Store(shared_uri)
     written = store.publish(optuna_trials(store, ["complete", "pruned", "failed"]))
     assert "plots/param_importances.png" not in written
     assert "plots/parallel_coordinates.png" not in written
@@ -143,8 +157,8 @@ def test_importances_and_parallel_coordinates_need_two_complete_trials(tracking_
     assert capsys.readouterr().err == ""  # not applying is not a failure
 
 
-def test_a_picture_that_cannot_be_drawn_warns_once_and_the_rest_are_written(tracking_uri, tmp_path, capsys):
-    store = Store(tracking_uri)
+def test_a_picture_that_cannot_be_drawn_warns_once_and_the_rest_are_written(shared_uri, tmp_path, capsys):
+    store = Store(shared_uri)
     trials = optuna_trials(store, ["complete", "complete", "complete"])
     for trial in trials:
         trial.run_id = "0" * 32  # no such run: no curve to read
@@ -155,21 +169,21 @@ def test_a_picture_that_cannot_be_drawn_warns_once_and_the_rest_are_written(trac
     assert_pictures_open(store, written, tmp_path / "got")
 
 
-def test_trials_without_any_score_warn_and_the_table_is_still_written(tracking_uri, capsys):
-    store = Store(tracking_uri)
+def test_trials_without_any_score_warn_and_the_table_is_still_written(shared_uri, capsys):
+    store = Store(shared_uri)
     written = store.publish(optuna_trials(store, ["failed", "failed"]))
     err = capsys.readouterr().err.splitlines()
     assert err == ["warning: plots/optimization_history.png: no trial has a score to draw"]
     assert set(written) == TABLE == store.artifacts()
 
 
-def test_plots_false_writes_only_the_table_and_a_second_publish_replaces_it(tracking_uri, tmp_path):
-    store = Store(tracking_uri)
+def test_plots_false_writes_only_the_table_and_a_second_publish_replaces_it(shared_uri, tmp_path):
+    store = Store(shared_uri)
     trials = optuna_trials(store, ["complete", "complete", "pruned"])
     assert set(store.publish(trials, plots=False)) == TABLE
     assert store.artifacts() == TABLE
     store.publish(trials[:2] + optuna_trials(store, ["complete"]), plots=False)  # a resumed study's finish
-    table = mlflow.load_table("trials.json", run_ids=[store.search], extra_columns=None)
+    table = store.table()
     assert len(table) == 3  # replaced, not appended as MlflowClient.log_table would
 
 

@@ -303,7 +303,10 @@ def test_show_and_compare_two_real_searches(tracking_uri):
     quick = ["--data", "iris", "--trials", "2", "--epochs", "2", "--space", "mlp_quick", "--recheck", "1"]
     quick += ["--n-jobs", "1", "--quiet", "--output", "json", "--tracking-uri", tracking_uri]
     results = {}
-    for name, engine in (("iris-optuna", ["--engine", "optuna"]), ("iris-random", ["--engine", "random", "--cv", "2"])):
+    for name, engine in (
+        ("iris-optuna", ["--engine", "optuna"]),
+        ("iris-random", ["--engine", "random", "--cv", "2"]),
+    ):
         result = CliRunner().invoke(cli, ["search", *quick, *engine, "--name", name], catch_exceptions=False)
         assert result.exit_code == 0, result.output
         results[name] = json.loads(result.stdout)

@@ -28,11 +28,12 @@ import optuna
 from tuner.config import SearchConfig, launch_settings
 from tuner.context import build_context, load_inputs
 from tuner.engines.optuna.engine import OptunaEngine
+from tuner.engines.optuna.finish_lock import finish_lock
 from tuner.engines.optuna.lost import fail_stale_trials, fail_trials_of_gone_workers
 from tuner.engines.optuna.record import StudyRecord, is_tuners, settings_of, store_result, stored_result
 from tuner.engines.optuna.storage import check_storage, get_storage
 from tuner.engines.optuna.study import STATE_NAMES, collect, load_study, sampler_seed
-from tuner.engines.optuna.worker import load_setup
+from tuner.engines.optuna.worker import DATA_ENV, load_setup
 from tuner.engines.optuna.worker_registry import workers_seen
 from tuner.errors import TunerError
 from tuner.gpus import usable_cores
@@ -111,6 +112,8 @@ def run_worker(
     timeout: float | None = None,
     n_jobs: int = 1,
     tracking_uri: str | None = None,
+    data: str | None = None,
+    finish_after: bool = False,
     echo: Any = print,
 ) -> int:
     """Run trials of a created study until this worker's budget or the study's total; return how many ended.
@@ -123,6 +126,8 @@ def run_worker(
     if stored_result(study.user_attrs):
         echo(f"study {study_name!r} is finished (`tuner study finish` ran): no trial to run")
         return 0
+    if data:  # this machine's copy, for the pool's processes too (checked against the fingerprint)
+        os.environ[DATA_ENV] = data
     setup, inputs = load_setup(study, storage_url, tracking_uri)  # refuse here, before starting processes
     if tracking_uri:  # the pool's processes, and their stale-trial handling, log there too
         os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
@@ -143,7 +148,30 @@ def run_worker(
         progress = SearchProgress("trials", None, "", enabled=False)
         ran = work(engine, build_context(config, setup.search_run, progress, inputs), pool)
     echo(f"worker done: it ran {ran} trial(s); the study has {_finished(study)} finished of {total}")
+    if finish_after:
+        _finish_if_last(study, storage_url, n_jobs, tracking_uri, echo)
     return ran
+
+
+def _finish_if_last(
+    study: optuna.Study, storage_url: str, n_jobs: int, tracking_uri: str | None, echo: Any
+) -> None:
+    """``tuner worker --finish``: the last worker to leave a study whose total is reached finishes
+    it (the finish lock makes two at once harmless)."""
+    alive = [w for w in workers_seen(study.user_attrs) if w["state"] == "running"]
+    total = settings_of(study.user_attrs).get("trials")
+    if alive:
+        echo(f"{len(alive)} worker process(es) still run trials: the last to leave finishes the study")
+    elif total is not None and _finished(study) < total:
+        echo(f"the study has {_finished(study)} finished of {total}: not finishing it before its total")
+    else:
+        result, existed = finish_study(
+            study.study_name, storage_url, wait=True, n_jobs=n_jobs, tracking_uri=tracking_uri
+        )
+        what = "was finished by another process" if existed else "finished"
+        echo(
+            f"study {study.study_name!r} {what}: test {result.metric} {result.test_score}, model {result.model_uri}"
+        )
 
 
 def _finished(study: optuna.Study) -> int:
@@ -211,19 +239,26 @@ def list_studies(storage_url: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _wait_for_running(study: optuna.Study, wait: bool, poll: float) -> None:
-    """Return once no trial runs; without ``wait``, refuse while any does."""
+def _wait_for_budget(study: optuna.Study, wait: bool, poll: float) -> None:
+    """Return once the study is done: no trial runs, and its total is reached or no worker is
+    alive (a finish started beside its workers waits for them). Without ``wait``, refuse while
+    a trial runs."""
+    total = settings_of(study.user_attrs).get("trials")
     while True:
         fail_stale_trials(study)  # a dead worker's trial is not "running"
         fail_trials_of_gone_workers(study)
         running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
-        if not running:
-            return
         if not wait:
-            raise TunerError(
-                f"study {study.study_name!r} has {running} trial(s) still running; let the workers "
-                f"end, or add --wait to finish when they have"
-            )
+            if running:
+                raise TunerError(
+                    f"study {study.study_name!r} has {running} trial(s) still running; let the workers "
+                    f"end, or add --wait to finish when they have"
+                )
+            return
+        workers = workers_seen(study.user_attrs)
+        alive = [w for w in workers if w["state"] == "running"]
+        if not running and ((total is not None and _finished(study) >= total) or (workers and not alive)):
+            return
         time.sleep(poll)
 
 
@@ -234,26 +269,31 @@ def finish_study(
     wait: bool = False,
     n_jobs: int = 0,
     tracking_uri: str | None = None,
+    data: str | None = None,
+    register: str | None = None,
     poll: float = 5.0,
 ) -> tuple[SearchResult, bool]:
-    """What ``tuner search`` does at its end; return the result and whether it existed already."""
+    """What ``tuner search`` does at its end, once per study whoever asks (a finish lock);
+    return the result and whether it existed already."""
     clock = PhaseClock()
     study = load_study(study_name, storage_url)
     if stored_result(study.user_attrs) is None:
-        _wait_for_running(study, wait, poll)
-    stored = stored_result(study.user_attrs)
-    if stored is not None:
-        return SearchResult(**json.loads(stored), trials=collect(study).trials), True
-    setup, inputs = load_setup(study, storage_url, tracking_uri)
-    config = replace(setup.config, study=study_name, storage=storage_url, n_jobs=n_jobs)
-    engine = OptunaEngine(config, storage=study_storage(study))
-    with worker_pool(engine) as pool:
-        ctx = build_context(
-            config, setup.search_run, SearchProgress("trials", None, "", enabled=False), inputs
-        )
-        with recorded_run(setup.search_run, run_id=setup.search_run.search_run_id) as run:
-            result = finish(ctx, engine, pool, run, clock)
-    result.storage = redact(storage_url)
-    kept = {k: v for k, v in result.to_dict().items() if k != "trials"}
-    store_result(study, json.dumps(kept, default=str))
+        _wait_for_budget(study, wait, poll)
+    with finish_lock(study) as mine:
+        if not mine:  # another finish did it while this one waited
+            stored = stored_result(study.user_attrs)
+            assert stored is not None
+            return SearchResult(**json.loads(stored), trials=collect(study).trials), True
+        setup, inputs = load_setup(study, storage_url, tracking_uri, data)
+        config = replace(setup.config, study=study_name, storage=storage_url, n_jobs=n_jobs)
+        config.register = register or config.register
+        engine = OptunaEngine(config, storage=study_storage(study))
+        with worker_pool(engine) as pool:
+            progress = SearchProgress("trials", None, "", enabled=False)
+            ctx = build_context(config, setup.search_run, progress, inputs)
+            with recorded_run(setup.search_run, run_id=setup.search_run.search_run_id) as run:
+                result = finish(ctx, engine, pool, run, clock)
+        result.storage = redact(storage_url)
+        kept = {k: v for k, v in result.to_dict().items() if k != "trials"}
+        store_result(study, json.dumps(kept, default=str))
     return result, False

@@ -141,6 +141,21 @@ class SearchConfig:
         envvar="MLFLOW_TRACKING_URI",
         launch=True,
     )
+    plots: bool = setting(
+        True,
+        "Draw the search's pictures (history, importances, parallel coordinates, curves) "
+        "onto its MLflow parent run under plots/.",
+        launch=True,
+    )
+    register: str | None = setting(
+        None,
+        "Register the returned model under this name in MLflow's model registry; it becomes "
+        "`champion` when it beats the current one on this search's test rows.",
+        launch=True,
+    )
+    tensorboard: str | None = setting(
+        None, "Also write each trial's TensorBoard logs under DIR/<search>/<trial>.", launch=True
+    )
     show_progress: bool = setting(True, "Draw live progress.", cli=False, launch=True)
 
     def validate(self) -> None:

@@ -8,6 +8,7 @@ preprocessing on the train split only and bundles everything a trial needs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -18,7 +19,7 @@ from tuner.errors import TunerError
 from tuner.metrics import Metric, get_metric
 from tuner.progress import SearchProgress
 from tuner.space import SearchSpace, load_space
-from tuner.tracking import RunTarget
+from tuner.tracking import DATASET_TAG, ENGINE_TAG, RunTarget
 
 
 class Inputs(NamedTuple):
@@ -68,6 +69,9 @@ class SearchContext:
             "metric": self.metric.name,
             "epochs": self.config.epochs,
             "patience": self.config.patience,
+            "tensorboard_dir": str(Path(self.config.tensorboard) / self.name)
+            if self.config.tensorboard
+            else None,
             **estimator_params(self.space.fixed),
         }
 
@@ -91,6 +95,7 @@ def build_context(
     preprocessor = ds.make_preprocessor()
     if preprocessor is not None:
         preprocessor.fit(ds.X_train)
+    search_run = search_run.with_tags(**{ENGINE_TAG: config.engine, DATASET_TAG: ds.name})  # on every child
     ctx = SearchContext(config, space, ds, metric, search_run, preprocessor, ds.X_train, ds.X_valid, progress)
     ctx.X_train, ctx.X_valid = ctx.transform(ds.X_train), ctx.transform(ds.X_valid)
     return ctx

@@ -20,6 +20,7 @@ import math
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from tuner.callbacks import (
 from tuner.errors import TrialFailed
 from tuner.metrics import get_metric
 from tuner.model import build_model, predict
+from tuner.scikeras_internals import fit_callbacks, fit_seed, validate_features
 from tuner.space import FIT_PARAMS
 from tuner.tf_internals import forget_custom_gradients, restore_op_determinism
 from tuner.tracking import WORKER_ATTR, Run, RunTarget, recorded_run, worker_id
@@ -117,6 +119,19 @@ def _restore_best_weights(model: keras.Model, callbacks: list) -> None:
 class _TrialMixin:
     """Adds the trial behaviour to a scikeras wrapper; see the module docstring."""
 
+    # What the scikeras wrapper this is mixed into gives it: parameters, fitted attributes and
+    # methods, declared for type checkers only (annotations without values add no attribute).
+    epochs: int
+    batch_size: int | None
+    random_state: Any
+    initialized_: bool
+    model_: keras.Model
+    feature_encoder_: Any
+    target_encoder_: Any
+    history_: dict[str, list[float]]
+    get_params: Callable[..., dict[str, Any]]
+    predict: Callable[..., np.ndarray]
+
     def __init__(
         self,
         model: Any = None,
@@ -127,6 +142,7 @@ class _TrialMixin:
         validation_fraction: float = 0.2,
         run_target: RunTarget | None = None,
         pruning_trial: optuna.trial.BaseTrial | None = None,
+        tensorboard_dir: str | None = None,
         verbose: int = 0,
         **kwargs: Any,
     ):
@@ -137,6 +153,7 @@ class _TrialMixin:
         self.validation_fraction = validation_fraction
         self.run_target = run_target
         self.pruning_trial = pruning_trial
+        self.tensorboard_dir = tensorboard_dir  # the search's folder: each fit logs in a subfolder
 
     # scikeras calls this (with ``meta`` and the ``model__`` parameters) to build.
     def _keras_build_fn(self, meta: dict[str, Any], **params: Any) -> keras.Model:
@@ -158,7 +175,7 @@ class _TrialMixin:
 
     def hyperparameters(self) -> dict[str, Any]:
         """What this trial tried, under the names used in search spaces."""
-        params = self.get_params()  # type: ignore[attr-defined]
+        params = self.get_params()
         out = {
             k[len(MODEL_PREFIX) :]: _json_scalar(v) for k, v in params.items() if k.startswith(MODEL_PREFIX)
         }
@@ -201,12 +218,13 @@ class _TrialMixin:
             self.run_id_ = run.run_id if run else None  # set first: a caller finds a failed fit's run
             recorder, started = keras.callbacks.History(), time.perf_counter()
             callbacks = self._callbacks(metric, recorder, run, valid is not None)
+            callbacks += self._tensorboard(fold_ids)
             try:
                 self._train(X, y, sample_weight, valid, callbacks)
                 self.val_score_ = self._check_outcome(recorder.history, metric, valid)
             except optuna.TrialPruned:
                 if run:  # a pruned trial keeps its weights too: its best epoch's, as a complete one does
-                    _restore_best_weights(self.model_, callbacks)  # type: ignore[attr-defined]
+                    _restore_best_weights(self.model_, callbacks)
                     self._log_weights(run)
                 raise
             finally:
@@ -231,8 +249,8 @@ class _TrialMixin:
             target = target.child(f"fold-{fold}", "fold", target.parent_run_id)  # type: ignore[arg-type]
         if WORKER_ATTR not in dict(target.tags):  # which process ran it (a joblib worker, say)
             target = dataclasses.replace(target, tags=(*target.tags, (WORKER_ATTR, worker_id())))
-        params = {**self.hyperparameters(), "epochs": self.epochs, "patience": self.patience}  # type: ignore[attr-defined]
-        params.update(task=self.task, metric=metric.name, seed=self.random_state)  # type: ignore[attr-defined]
+        params = {**self.hyperparameters(), "epochs": self.epochs, "patience": self.patience}
+        params.update(task=self.task, metric=metric.name, seed=self.random_state)
         return recorded_run(target, params, pruned=(optuna.TrialPruned,))
 
     def _callbacks(self, metric: Any, recorder: Any, run: Run | None, validated: bool) -> list:
@@ -256,6 +274,17 @@ class _TrialMixin:
             callbacks.append(OptunaPruning(self.pruning_trial, metric.monitor))
         return callbacks
 
+    def _tensorboard(self, fold_ids: Any) -> list:
+        """Keras' own TensorBoard callback, for those who prefer it: ``<dir>/<trial>`` (folds below
+        their candidate), epoch by epoch; none unless ``--tensorboard`` asked for it."""
+        if not self.tensorboard_dir:
+            return []
+        name = self.run_target.run_name if self.run_target is not None else "fit"
+        if fold_ids is not None:
+            name = f"{name}/fold-{_held_out_fold(np.asarray(fold_ids))}"
+        log_dir = Path(self.tensorboard_dir) / name
+        return [keras.callbacks.TensorBoard(str(log_dir), write_graph=False, update_freq="epoch")]
+
     def _train(self, X: Any, y: Any, sample_weight: Any, valid: tuple | None, callbacks: list) -> None:
         self._trial_extras = (valid, callbacks)
         try:
@@ -273,7 +302,7 @@ class _TrialMixin:
             raise TrialFailed(f"training diverged: the loss became NaN or inf at epoch {len(losses)}")
         if valid is None:
             return None
-        score = metric.compute(valid[1], self.predict(valid[0]))  # type: ignore[attr-defined]
+        score = metric.compute(valid[1], self.predict(valid[0]))
         if not math.isfinite(score):
             raise TrialFailed(f"the validation {metric.name} is not a number")
         return score
@@ -281,14 +310,14 @@ class _TrialMixin:
     def _log_weights(self, run: Run) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "model.weights.h5"
-            self.model_.save_weights(path)  # type: ignore[attr-defined]
+            self.model_.save_weights(path)
             run.log_file(path, "weights")
 
     def _batch_size(self) -> int:
-        return int(self.batch_size or DEFAULT_BATCH_SIZE)  # type: ignore[attr-defined]
+        return int(self.batch_size or DEFAULT_BATCH_SIZE)
 
-    # scikeras' hook between encoding the data and calling Keras' fit; ours feeds Keras
-    # one endless stream of batches and validates with one direct model call per epoch.
+    # scikeras' hook between encoding the data and calling Keras' fit (scikeras_internals.FIT_HOOK);
+    # ours feeds Keras one endless stream of batches and validates with one direct model call per epoch.
     def _fit_keras_model(
         self,
         X: Any,
@@ -301,21 +330,18 @@ class _TrialMixin:
     ) -> None:
         valid, callbacks = self._trial_extras
         if valid is not None:
-            encoded = (self.feature_encoder_.transform(valid[0]), self.target_encoder_.transform(valid[1]))  # type: ignore[attr-defined]
+            encoded = (self.feature_encoder_.transform(valid[0]), self.target_encoder_.transform(valid[1]))
             callbacks = [ValidationScores(*encoded, self.task), *callbacks]
-        seeded = (
-            tensorflow_random_state(self._random_state)
-            if self._random_state is not None
-            else contextlib.nullcontext()
-        )  # type: ignore[attr-defined]
+        seed = fit_seed(self)
+        seeded = tensorflow_random_state(seed) if seed is not None else contextlib.nullcontext()
         with seeded:
-            history = self.model_.fit(  # type: ignore[attr-defined]
+            history = self.model_.fit(
                 training_data(X, y, sample_weight, self._batch_size()),
                 epochs=initial_epoch + epochs,
                 initial_epoch=initial_epoch,
                 steps_per_epoch=self.steps_per_epoch_,
                 shuffle=False,  # the stream reshuffles itself
-                callbacks=[*self._fit_callbacks, *callbacks],  # type: ignore[has-type]
+                callbacks=[*fit_callbacks(self), *callbacks],
                 verbose=0,
             )
         if not warm_start or not hasattr(self, "history_") or initial_epoch == 0:
@@ -323,12 +349,13 @@ class _TrialMixin:
         for key, values in history.history.items():
             self.history_[key] += values
 
-    # scikeras' hook for raw predictions: direct model calls, no input pipeline, no trace.
+    # scikeras' hook for raw predictions (scikeras_internals.PREDICT_HOOK): direct model calls,
+    # no input pipeline, no trace.
     def _predict_raw(self, X: Any, **kwargs: Any) -> np.ndarray:
-        if not self.initialized_:  # type: ignore[attr-defined]
+        if not self.initialized_:
             raise NotFittedError("Estimator needs to be fit before `predict` can be called")
-        X, _ = self._validate_data(X=X, y=None)  # type: ignore[attr-defined]
-        return predict(self.model_, self.feature_encoder_.transform(X))  # type: ignore[attr-defined]
+        X = validate_features(self, X)
+        return predict(self.model_, self.feature_encoder_.transform(X))
 
 
 class StandardizedTarget(RegressorTargetEncoder):

@@ -25,7 +25,7 @@ from tuner.context import SearchContext
 from tuner.records import EngineResult, SearchResult, TrialRecord
 from tuner.redact import redact
 from tuner.search_run import library_versions
-from tuner.tracking import COMPLETE, FAILED, PRUNED, Run, log_sklearn_model, log_tags
+from tuner.tracking import COMPLETE, DESCRIPTION_TAG, FAILED, PRUNED, Run, log_sklearn_model, log_tags
 
 if TYPE_CHECKING:
     from tuner.metrics import Metric
@@ -239,12 +239,30 @@ def summarize(
     return result
 
 
+def describe_result(result: SearchResult) -> str:
+    """The parent run's description once finished: what was searched, then the winner, in two lines."""
+    counts = ", ".join(f"{n} {state}" for state, n in result.counts.items())
+    unit = "candidates" if result.engine == "random" else "trials"
+    test = "no test split" if result.test_score is None else f"test {result.metric} {result.test_score:.4g}"
+    params = ", ".join(f"{k}={_short(v)}" for k, v in result.best_params.items())
+    return (
+        f"{result.engine} search '{result.name}': {len(result.trials)} {unit} ({counts}), "
+        f"{result.duration_s:.0f} s.\n"
+        f"Winner: trial {result.best_trial} (val {result.metric} {result.best_value:.4g}), {test}; {params}"
+    )
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def record_result(result: SearchResult, final: FinalModel, search_run: Run) -> None:
     best = next(t for t in result.trials if t.number == result.best_trial)
     tags = {f"best.{k}": v for k, v in result.best_params.items()}
     tags.update({"best.trial": best.number, "best.trial_run_id": best.run_id or ""})
     tags.update({"best.model_uri": result.model_uri, "best.model_run_id": result.model_run_id})
     tags["model.trained_on"] = result.trained_on
+    tags[DESCRIPTION_TAG] = describe_result(result)
     log_tags(search_run.tracking_uri, search_run.run_id, tags)
     search_run.log_text(json.dumps(result.to_dict(), indent=2, default=str), "search_result.json")
     for c in final.candidates:

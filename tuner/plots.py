@@ -16,6 +16,7 @@ stderr, never an exception: a finished search must not fail over a picture.
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 import tempfile
 import warnings
@@ -69,7 +70,14 @@ def publish_search_artifacts(
     engine: str,
     plots: bool = True,
 ) -> list[str]:
-    """Log under the parent run: plots/*.png (unless plots=False), the trials table (mlflow log_table as trials.json, and trials.csv). Never raises for a picture that cannot be drawn: prints one `warning: ...` line to stderr for it and goes on. Returns the artifact paths written."""
+    """Log under the parent run: plots/*.png (unless plots=False), the trials table (trials.json, an MLflow
+    table as ``log_table`` writes it but replaced rather than appended to, and trials.csv). Never raises
+    for a picture that cannot be drawn: prints one `warning: ...` line to stderr for it and goes on.
+    Returns the artifact paths written.
+
+    ``direction`` is ``maximize`` or ``minimize``; ``metric`` names the trials' ``value`` (``accuracy``,
+    ``mse``); ``engine`` only shows in titles. Errors of the store itself (unreachable, full) do raise.
+    """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, not {direction!r}")
     client = client_for(tracking_uri)
@@ -107,7 +115,7 @@ def _warn(name: str, message: str) -> None:
 
 
 def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return _is_number(value) and math.isfinite(value)
 
 
 def _figure(size: tuple[float, float] = SIZE) -> tuple[Any, Any]:
@@ -118,6 +126,10 @@ def _figure(size: tuple[float, float] = SIZE) -> tuple[Any, Any]:
     figure = Figure(figsize=size, layout="constrained")
     FigureCanvasAgg(figure)
     return figure, figure.add_subplot()
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)  # NumPy's scalars too
 
 
 def _pruned_score(trial: TrialRecord) -> float | None:
@@ -160,10 +172,6 @@ def draw_history(view: SearchView) -> Any:
     ax.grid(alpha=0.3)
     ax.legend()
     return figure
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def varied_distributions(trials: list[TrialRecord]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from tuner.config import SearchConfig
 from tuner.context import Inputs
-from tuner.tracking import RunTarget, client_for, log_tags
+from tuner.tracking import DATASET_TAG, DESCRIPTION_TAG, ENGINE_TAG, RunTarget, client_for, log_tags
 
 LIBRARIES = ("tensorflow", "keras", "scikeras", "scikit-learn", "optuna", "mlflow", "numpy", "pandas")
 
@@ -58,14 +58,35 @@ def search_params(config: SearchConfig, inputs: Inputs, settings: dict[str, Any]
     }
 
 
+def describe_search(config: SearchConfig, inputs: Inputs, settings: dict[str, Any]) -> str:
+    """What the parent run's description says while the search runs (the finish adds the winner)."""
+    space, ds, metric = inputs
+    how = (
+        "/".join(str(settings[k]) for k in ("sampler", "pruner") if settings.get(k)) or f"{config.cv}-fold CV"
+    )
+    budget = f"{config.trials} trials" if config.trials else f"trials for {config.timeout:g} s"
+    return (
+        f"{config.engine} search ({how}) of space {space.name} on {ds.name} ({ds.task}, {metric.name}): "
+        f"{budget} of at most {config.epochs} epochs."
+    )
+
+
 def open_search_run(
     config: SearchConfig, inputs: Inputs, experiment: RunTarget, settings: dict[str, Any], name: str = ""
 ) -> RunTarget:
-    """Create and describe the parent run; return the target its children log under."""
-    target = RunTarget(experiment.tracking_uri, experiment.experiment_id, None, name or timestamp(), "search")
+    """Create and describe the parent run; return the target its children log under.
+
+    Its name says what it is (``optuna search <study>``, ``random search <time>``), its
+    description what is searched; it carries the search's identity tags, as its children do.
+    """
+    run_name = f"{config.engine} search {name or timestamp()}"
+    target = RunTarget(experiment.tracking_uri, experiment.experiment_id, None, run_name, "search")
     run_id = target.open(search_params(config, inputs, settings))
     uri = experiment.tracking_uri
-    log_tags(uri, run_id, {f"version.{k}": v for k, v in library_versions().items()})
+    tags = {f"version.{k}": v for k, v in library_versions().items()}
+    tags.update({ENGINE_TAG: config.engine, DATASET_TAG: inputs.dataset.name})
+    tags[DESCRIPTION_TAG] = describe_search(config, inputs, settings)
+    log_tags(uri, run_id, tags)
     client_for(uri).log_artifact(run_id, str(inputs.space.path), artifact_path="space")
     return children_of(experiment, run_id)
 

@@ -16,6 +16,7 @@ every mistake it can before anything is written.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 
 from tuner.config import SearchConfig
@@ -23,11 +24,13 @@ from tuner.context import Inputs, SearchContext, load_inputs, search_name
 from tuner.engines import make_engine
 from tuner.engines.base import Engine
 from tuner.engines.optuna.pool import WorkerPool
+from tuner.errors import first_line
 from tuner.finish import candidates, choose, summarize
-from tuner.records import SearchResult
+from tuner.reachability import check_reachable
+from tuner.records import EngineResult, SearchResult
 from tuner.search_run import children_of, open_search_run
 from tuner.timing import PhaseClock
-from tuner.tracking import Run, RunTarget, check_reachable, open_experiment, resolve_tracking_uri
+from tuner.tracking import Run, RunTarget, open_experiment, resolve_tracking_uri
 
 
 def prepare(config: SearchConfig) -> tuple[Engine, Inputs]:
@@ -79,6 +82,24 @@ def work(engine: Engine, ctx: SearchContext, pool: WorkerPool | None) -> int:
     return engine.run(ctx, pool)
 
 
+def publish_pictures(ctx: SearchContext, outcome: EngineResult, search_run: Run) -> None:
+    """The trials table and (unless ``--no-plots``) the pictures on the parent run; never fatal."""
+    from tuner.plots import publish_search_artifacts
+
+    try:
+        publish_search_artifacts(
+            search_run.tracking_uri,
+            search_run.run_id,
+            outcome.trials,
+            direction=ctx.metric.direction,
+            metric=ctx.metric.name,
+            engine=ctx.config.engine,
+            plots=ctx.config.plots,
+        )
+    except Exception as exc:  # noqa: BLE001 - a search that found its model is not failed by its pictures
+        print(f"warning: the search's pictures were not logged: {first_line(exc)}", file=sys.stderr)
+
+
 def finish(
     ctx: SearchContext, engine: Engine, pool: WorkerPool | None, search_run: Run, clock: PhaseClock
 ) -> SearchResult:
@@ -97,5 +118,7 @@ def finish(
             for candidate in checked:
                 candidate.scores = [next(scores) for _ in folds]
         final = fits.refit(choose(ctx.metric, checked), checked)
+        with clock.phase("plots"):
+            publish_pictures(ctx, outcome, search_run)
     phases = clock.phases(outcome.trials, final.seconds)
     return summarize(ctx, outcome, final, search_run, phases, engine.workers)

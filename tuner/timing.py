@@ -44,6 +44,6 @@ class PhaseClock:
         out["trial_other"] = max(0.0, sum(t.duration_s or 0.0 for t in trials) - fits)
         out.update(final_seconds)
         if "finish" in out:
-            out["recheck"] = max(0.0, out["finish"] - sum(final_seconds.values()))
+            out["recheck"] = max(0.0, out["finish"] - sum(final_seconds.values()) - out.get("plots", 0.0))
         out["total"] = time.time() - self.process_started
         return {k: round(v, 3) for k, v in out.items()}

@@ -18,11 +18,10 @@ import functools
 import logging
 import os
 import socket
-import tempfile
 import time
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +52,6 @@ HTTP_RETRY_DEFAULTS = {
 }
 for _name, _value in HTTP_RETRY_DEFAULTS.items():
     os.environ.setdefault(_name, _value)
-REACHABLE_TIMEOUT_SECONDS = 3.0  # at start, a server that does not answer fails within 5 s
-# The URI schemes MLflow has tracking stores for (a database URL may name its driver: postgresql+psycopg).
-TRACKING_SCHEMES = ("http", "https", "file", "sqlite", "postgresql", "mysql", "mssql", "databricks")
 
 # tuner's states, and how each shows in MLflow's own status column.
 RUNNING, COMPLETE, PRUNED, FAILED = "running", "complete", "pruned", "failed"
@@ -68,6 +64,11 @@ STATE_TAG = "tuner.state"
 REASON_TAG = "tuner.reason"
 KIND_TAG = "tuner.kind"  # search | trial | candidate | fold | best
 SEARCH_TAG = "tuner.search_run_id"  # every run of a search points at its parent
+ENGINE_TAG = "tuner.engine"  # on every run of a search, so filtering on it keeps the trials
+DATASET_TAG = "tuner.dataset"
+DESCRIPTION_TAG = "mlflow.note.content"  # the run's description in MLflow's UI
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
+EXPERIMENT_TAGS = {EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
 WORKER_ATTR = "tuner.worker"  # the process that ran a fit: a run's tag, an Optuna trial's attribute
 
 
@@ -140,53 +141,19 @@ def client_for(tracking_uri: str) -> MlflowClient:
 
 
 def get_or_create_experiment(tracking_uri: str, name: str) -> str:
+    """The experiment ``name``, made (or marked) to open on its training runs in MLflow's UI.
+
+    MLflow 3 picks an experiment's first view from its ``mlflow.experimentKind`` tag;
+    without it the UI opens on the GenAI overview (traces, token usage), empty here.
+    """
     client = client_for(tracking_uri)
     experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    return client.create_experiment(name, artifact_location=default_artifact_location(tracking_uri, name))
-
-
-def check_reachable(tracking_uri: str) -> None:
-    """Fail within seconds, not after minutes of retries, when the store cannot be reached or written.
-
-    A tracking server gets one request with a short timeout and no retries; a local
-    store, a test file written into its folder (as root, permission bits would not say).
-    """
-    scheme = tracking_uri.split("://", 1)[0] if "://" in tracking_uri else "file"
-    if scheme.split("+", 1)[0] not in TRACKING_SCHEMES:
-        raise TunerError(
-            f"unknown tracking URI scheme in {redact(tracking_uri)!r}; give http(s)://host:port (a tracking "
-            f"server), sqlite:///file.db, postgresql://... or leave it out for the local store in ./mlruns"
-        )
-    if tracking_uri.startswith(("http://", "https://")):
-        import requests
-
-        try:
-            answer = requests.get(tracking_uri.rstrip("/") + "/health", timeout=REACHABLE_TIMEOUT_SECONDS)
-        except requests.RequestException as exc:
-            raise TunerError(
-                f"cannot reach the MLflow tracking server {redact(tracking_uri)} "
-                f"({type(exc).__name__}); start it, or fix --tracking-uri / $MLFLOW_TRACKING_URI"
-            ) from None
-        if answer.status_code == 404 or answer.status_code >= 500:  # 401/403: signing in comes later
-            raise TunerError(
-                f"{redact(tracking_uri)} answered {answer.status_code} where an MLflow tracking server "
-                f"answers its health check: fix --tracking-uri / $MLFLOW_TRACKING_URI"
-            )
-        return
-    folder = local_artifact_root(tracking_uri)
-    if folder is not None:
-        while not folder.exists():  # the folder that will hold it: nothing is made here
-            folder = folder.parent
-        try:
-            with tempfile.TemporaryFile(dir=folder):
-                pass
-        except OSError as exc:
-            raise TunerError(
-                f"cannot write to {folder} ({exc.strerror or type(exc).__name__}): the MLflow store "
-                f"needs it; make it writable for this user, or point --tracking-uri elsewhere"
-            ) from None
+    if experiment is None:
+        location = default_artifact_location(tracking_uri, name)
+        return client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_TAGS)
+    if experiment.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:  # made by an older tuner
+        client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+    return experiment.experiment_id
 
 
 def open_experiment(tracking_uri: str | None, name: str) -> RunTarget:
@@ -218,6 +185,7 @@ class RunTarget:
     tags: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     def child(self, run_name: str, kind: str, parent_run_id: str, **tags: str) -> RunTarget:
+        """A run under ``parent_run_id``, with this target's tags (the search's identity) and ``tags``."""
         return RunTarget(
             self.tracking_uri,
             self.experiment_id,
@@ -225,8 +193,11 @@ class RunTarget:
             run_name,
             kind,
             self.search_run_id or parent_run_id,
-            tuple(sorted(tags.items())),
+            tuple(sorted({**dict(self.tags), **tags}.items())),
         )
+
+    def with_tags(self, **tags: str) -> RunTarget:
+        return replace(self, tags=tuple(sorted({**dict(self.tags), **tags}.items())))
 
     def open(self, params: dict[str, Any] | None = None) -> str:
         """Create the run with its parameters; return its id."""

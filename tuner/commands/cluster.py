@@ -12,6 +12,7 @@ import click
 
 from tuner.commands.options import (
     config_options,
+    data_option,
     output_option,
     storage_option,
     study_option,
@@ -80,7 +81,12 @@ def study_status(study: str, storage: str, output: str) -> None:
 @study.command("finish")
 @study_option
 @storage_option
-@click.option("--wait", is_flag=True, help="Wait for running trials to end instead of refusing.")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Wait until the study's total is reached (or no worker is left) instead of refusing while "
+    "trials run: a finish started beside the workers.",
+)
 @click.option(
     "--n-jobs",
     type=click.IntRange(min=0),
@@ -88,17 +94,34 @@ def study_status(study: str, storage: str, output: str) -> None:
     show_default=True,
     help="Processes for the re-check; 0 = one per core.",
 )
+@data_option
+@click.option(
+    "--register", default=None, help="Register the returned model under this name (see `tuner search`)."
+)
 @tracking_option
 @output_option
 def study_finish(
-    study: str, storage: str, wait: bool, n_jobs: int, tracking_uri: str | None, output: str
+    study: str,
+    storage: str,
+    wait: bool,
+    n_jobs: int,
+    data: str | None,
+    register: str | None,
+    tracking_uri: str | None,
+    output: str,
 ) -> None:
-    """Re-check the best, refit, test, log the model, close the parent run (once: again, it prints that result)."""
+    """Re-check the best, refit, test, log the model, close the parent run.
+
+    Once per study: a second finish started meanwhile waits for the first (or takes over
+    if it crashed), and run again it prints the result it made.
+    """
     from tuner.cluster import finish_study
     from tuner.interrupts import handle_signals
 
     with handle_signals(raise_at_once=True):
-        result, existed = finish_study(study, storage, wait=wait, n_jobs=n_jobs, tracking_uri=tracking_uri)
+        result, existed = finish_study(
+            study, storage, wait=wait, n_jobs=n_jobs, tracking_uri=tracking_uri, data=data, register=register
+        )
     if output == "json":
         click.echo(json.dumps({**result.to_dict(), "already_finished": existed}, indent=2, default=str))
         return
@@ -147,9 +170,24 @@ def study_list(storage: str, output: str) -> None:
     show_default=True,
     help="Trials side by side on this machine, one GPU each round robin; 0 = one per core.",
 )
+@data_option
+@click.option(
+    "--finish",
+    "finish_after",
+    is_flag=True,
+    help="When this worker leaves last and the study's total is reached, finish the study "
+    "(once, whoever leaves last: a finish lock guards it).",
+)
 @tracking_option
 def worker(
-    study: str, storage: str, trials: int | None, timeout: float | None, n_jobs: int, tracking_uri: str | None
+    study: str,
+    storage: str,
+    trials: int | None,
+    timeout: float | None,
+    n_jobs: int,
+    data: str | None,
+    finish_after: bool,
+    tracking_uri: str | None,
 ) -> None:
     """Run trials of a created study until its total (or --trials, --timeout) is reached.
 
@@ -169,6 +207,8 @@ def worker(
             timeout=timeout,
             n_jobs=n_jobs,
             tracking_uri=tracking_uri,
+            data=data,
+            finish_after=finish_after,
             echo=lambda line: click.echo(line, err=True),
         )
 

@@ -64,7 +64,11 @@ def show(
     output: str,
     tracking_uri: str | None,
 ) -> None:
-    """The trials of search NAME, best first: state, parameters, score, epochs, seconds."""
+    """The trials of search NAME, best first: state, parameters, score, epochs, seconds.
+
+    NAME is the search's name (its MLflow experiment); it shows the latest search there
+    (running ones included), or the one --run names.
+    """
     from tuner.searches import show_search
     from tuner.tracking import resolve_tracking_uri
 
@@ -108,6 +112,8 @@ def compare(searches: tuple[str, ...], output: str, tracking_uri: str | None) ->
     """Searches side by side: engine, trials, scores, wall time, pace and how their spaces differ.
 
     Each NAME_OR_RUN is a search name (its latest search) or a search's parent run id.
+    Wall time is the search run's duration in MLflow (so far, for a search still running);
+    trials/min counts finished trials over it.
     """
     from tuner.searches import compare_searches
     from tuner.tracking import resolve_tracking_uri

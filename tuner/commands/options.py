@@ -28,7 +28,19 @@ storage_option = click.option(
     help="The study's Optuna storage URL (postgresql://user@host/db). Default: $TUNER_STORAGE, "
     "which keeps a password out of the command line.",
 )
-study_option = click.option("--study", required=True, help="The study's name.")
+study_option = click.option(
+    "--study",
+    envvar="TUNER_STUDY",
+    required=True,
+    help="The study's name. Default: $TUNER_STUDY (a scheduler's run identity: the Job's or array's name).",
+)
+data_option = click.option(
+    "--data",
+    envvar="TUNER_DATA",
+    default=None,
+    help="This machine's copy of the study's data, when it is mounted elsewhere than where the study "
+    "was created (checked against the study's fingerprint). Default: $TUNER_DATA, else the study's path.",
+)
 
 
 def config_options(command: Any = None, *, exclude: tuple[str, ...] = ()) -> Any:
@@ -46,6 +58,8 @@ def config_options(command: Any = None, *, exclude: tuple[str, ...] = ()) -> Any
         meta, flag = f.metadata, "--" + f.name.replace("_", "-")
         kind = {"int": int, "int | None": int, "float": float, "float | None": float}.get(str(f.type))
         extra: dict[str, Any] = {"is_flag": True} if f.type == "bool" else {"type": kind}
+        if f.type == "bool" and f.default is True:  # on by default: --plots/--no-plots
+            flag = f"{flag}/--no-{f.name.replace('_', '-')}"
         if meta["choices"]:
             extra["type"] = click.Choice(meta["choices"])
         default = None if f.default is MISSING else f.default

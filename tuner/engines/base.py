@@ -64,7 +64,7 @@ class Engine(ABC):
     def run_name(self, experiment: RunTarget) -> str:
         from tuner.search_run import timestamp
 
-        return f"{self.config.engine}-{timestamp()}"
+        return timestamp()
 
     def record(self, search_run: RunTarget, inputs: Inputs) -> None:
         """After the parent run opened: record what the engine keeps beside it."""

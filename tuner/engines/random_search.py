@@ -135,8 +135,8 @@ class LoggedRandomizedSearchCV(RandomizedSearchCV):
                 runs.append(stack.enter_context(recorded_run(target, _search_names(params))))
             self.candidate_run_ids_ = [run.run_id for run in runs]
             candidates = [
-                {**params, RUN_TARGET_PARAM: self.search_run.child("fold", "fold", run.run_id)}
-                for params, run in zip(sampled, runs, strict=True)
+                {**params, RUN_TARGET_PARAM: self.search_run.child(f"candidate-{i}", "fold", run.run_id)}
+                for i, (params, run) in enumerate(zip(sampled, runs, strict=True))
             ]
             results = evaluate_candidates(candidates)
             for i, run in enumerate(runs):

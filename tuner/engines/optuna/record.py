@@ -35,6 +35,7 @@ FINGERPRINT_ATTR = "tuner.data_fingerprint"
 VERSIONS_ATTR = "tuner.versions"  # a worker with other versions is refused
 HOST_ATTR = "tuner.storage_host"  # a local-file storage's machine: no worker elsewhere
 RESULT_ATTR = "tuner.result"  # what the finish step returned, for a second `study finish`
+FINISH_ATTR = "tuner.finish"  # who runs the finish step, and its last heartbeat
 WORKER_PREFIX = (
     "tuner.worker:"  # one attribute per worker process seen (tuner.engines.optuna.worker_registry)
 )
@@ -202,3 +203,12 @@ def worker_records(attrs: Attrs) -> dict[str, dict]:
 
 def write_worker_record(study: optuna.Study, worker_id: str, record: dict) -> None:
     study.set_user_attr(WORKER_PREFIX + worker_id, record)
+
+
+def finish_claim(attrs: Attrs) -> dict | None:
+    """Who holds the finish lock (:mod:`tuner.engines.optuna.finish_lock`), and since when it beat."""
+    return attrs.get(FINISH_ATTR)
+
+
+def write_finish_claim(study: optuna.Study, claim: dict) -> None:
+    study.set_user_attr(FINISH_ATTR, claim)

@@ -12,6 +12,7 @@ The same warm processes run the finish step's fits (:func:`recheck_task`, :func:
 from __future__ import annotations
 
 import functools
+import os
 import time
 import warnings
 from collections import Counter
@@ -39,9 +40,11 @@ from tuner.failures import TrackingUnavailable, is_our_bug, is_unreachable
 from tuner.finish import Candidate, FinalModel, recheck_fold, refit_and_log
 from tuner.interrupts import failure_reason, stop_requested
 from tuner.progress import SearchProgress
+from tuner.reachability import check_reachable
 from tuner.redact import redact, scrub
-from tuner.tracking import WORKER_ATTR, RunTarget, check_reachable, worker_id
+from tuner.tracking import WORKER_ATTR, RunTarget, worker_id
 
+DATA_ENV = "TUNER_DATA"  # this machine's copy of the study's data
 WAIT_FOR_RUNNING_SECONDS = 1.0  # a worker waiting on the last running trials polls this often
 
 
@@ -97,14 +100,18 @@ def _study_wants_more(task: WorkerTask, study: optuna.Study) -> bool:
 
 
 def load_setup(
-    study: optuna.Study, storage_url: str, tracking_uri: str | None = None
+    study: optuna.Study, storage_url: str, tracking_uri: str | None = None, data: str | None = None
 ) -> tuple[WorkerSetup, Inputs]:
-    """What the study records, with this machine's data, checked: versions, storage, fingerprint."""
+    """What the study records, with this machine's data, checked: versions, storage, fingerprint.
+
+    ``data`` (else ``$TUNER_DATA``) is where this machine keeps the study's data, when it is
+    mounted elsewhere than where the study was created.
+    """
     check_worker_fits(study, storage_url)
     record = StudyRecord.read(study)
-    setup = WorkerSetup(
-        record.config(tracking_uri), record.space(), record.fingerprint, record.search_run(tracking_uri)
-    )
+    config = record.config(tracking_uri)
+    config.data = data or os.environ.get(DATA_ENV) or config.data
+    setup = WorkerSetup(config, record.space(), record.fingerprint, record.search_run(tracking_uri))
     check_reachable(setup.search_run.tracking_uri)
     inputs = load_inputs(setup.config, setup.space)
     if inputs.dataset.fingerprint != setup.fingerprint:

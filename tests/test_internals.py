@@ -1,0 +1,191 @@
+"""The private names tuner relies on in scikeras, Optuna and concurrent.futures still exist and still work.
+
+Each test fails when a library moves, renames or re-signs what ``tuner.scikeras_internals``,
+``tuner.optuna_internals`` or ``tuner.futures_internals`` reaches into. (TensorFlow's are in
+tests/test_tf_internals.py.)
+"""
+
+from __future__ import annotations
+
+import inspect
+import multiprocessing
+import os
+import re
+import signal
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import optuna
+import pytest
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import TrialState
+from scikeras.wrappers import BaseWrapper
+
+import tuner.estimator
+from tuner.estimator import TunerClassifier, TunerRegressor, _TrialMixin, estimator_params, make_estimator
+from tuner.futures_internals import executor_process
+from tuner.optuna_internals import RDB_PRIVATE_CALLS, fail_trial, study_storage, trial_id
+from tuner.scikeras_internals import OVERRIDDEN_HOOKS, fit_callbacks, fit_seed, validate_features
+from tuner.tf_env import keras
+
+X = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+y = (X[:, 0] > 0).astype(int)
+EPOCHS = 3
+
+
+class _EpochCounter(keras.callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.epochs: list[int] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+def _estimator(task: str = "binary", **kwargs):
+    values = {"n_hidden": 1, "n_neurons": 4, "optimizer": "adam", "batch_size": 16}
+    return make_estimator(task, epochs=EPOCHS, patience=None, **estimator_params(values), **kwargs)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    """A classifier fitted through the real scikeras ``fit``, watching what our hook does."""
+    streams, counter = [], _EpochCounter()
+    real = tuner.estimator.training_data
+
+    def spy(*args, **kwargs):
+        streams.append(real(*args, **kwargs))
+        return streams[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tuner.estimator, "training_data", spy)
+        est = _estimator(random_state=0, callbacks=[counter]).fit(
+            X[:48], y[:48], validation_data=(X[48:], y[48:])
+        )
+    return est, streams, counter
+
+
+# scikeras
+
+
+@pytest.mark.parametrize("name", OVERRIDDEN_HOOKS)
+def test_the_hooks_we_override_are_scikeras_own_with_the_parameters_ours_take(name):
+    theirs = getattr(BaseWrapper, name, None)
+    assert theirs is not None, f"scikeras no longer has BaseWrapper.{name}: our override is never called"
+    ours = getattr(_TrialMixin, name)
+    assert [(p.name, p.kind) for p in inspect.signature(theirs).parameters.values()] == [
+        (p.name, p.kind) for p in inspect.signature(ours).parameters.values()
+    ], f"scikeras re-signed BaseWrapper.{name}"
+    for wrapper in (TunerClassifier, TunerRegressor):  # and ours is the one their fit and predict find
+        assert getattr(wrapper, name) is ours
+
+
+def test_a_fit_goes_through_our_hook_its_endless_stream_and_its_validation(fitted):
+    est, streams, counter = fitted
+    assert len(streams) == 1, "scikeras' fit did not call our _fit_keras_model"
+    assert est.history_["loss"] and len(est.history_["loss"]) == EPOCHS
+    # val_loss only exists when our hook adds the per-epoch validation (scikeras' own hook validates nothing)
+    assert len(est.history_["val_loss"]) == EPOCHS
+    assert counter.epochs == list(range(EPOCHS)), "a callback given to the estimator did not reach Keras"
+
+
+def test_fit_callbacks_and_seed_are_what_the_estimator_was_given(fitted):
+    est, _, counter = fitted
+    assert fit_callbacks(est) == [counter]
+    assert fit_seed(est) == 0
+    assert fit_seed(_estimator(random_state=None).fit(X, y)) is None
+
+
+def test_a_prediction_goes_through_our_hook_never_keras_predict(fitted, monkeypatch):
+    est, _, _ = fitted
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("keras.Model.predict was called: scikeras no longer calls our _predict_raw")
+
+    monkeypatch.setattr(keras.Model, "predict", refuse)
+    assert est.predict(X).shape == (64,)
+    assert est.predict_proba(X).shape == (64, 2)
+    regressor = _estimator("regression").fit(X, X[:, 0])
+    assert regressor.predict(X).shape == (64,)
+
+
+def test_validate_features_checks_rows_against_the_fit(fitted):
+    est, _, _ = fitted
+    checked = validate_features(est, X[:5])
+    assert isinstance(checked, np.ndarray) and checked.shape == (5, 4)
+    with pytest.raises(ValueError, match=r"X has shape \(3,\)"):
+        validate_features(est, X[:5, :3])
+    with pytest.raises(ValueError, match="casting from float64 to float32 is not safe"):
+        validate_features(est, X[:5].astype("float64"))
+
+
+# Optuna
+
+
+@pytest.fixture(params=["in-memory", "journal", "sqlite"])
+def study(request, tmp_path):
+    storage = {
+        "in-memory": None,
+        "journal": optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(tmp_path / "optuna.journal"))
+        ),
+        "sqlite": f"sqlite:///{tmp_path / 'optuna.db'}",
+    }[request.param]
+    return optuna.create_study(storage=storage)
+
+
+def test_fail_trial_fails_another_process_running_trial_with_its_attrs(study):
+    study.ask()
+    running = study.get_trials(deepcopy=False)[0]
+    assert running.state == TrialState.RUNNING
+    fail_trial(study, running, {"tuner.reason": "worker died (signal 9)"})
+    failed = study.get_trials()[0]
+    assert failed.state == TrialState.FAIL
+    assert failed.user_attrs == {"tuner.reason": "worker died (signal 9)"}
+    with pytest.raises(UpdateFinishedTrialError):  # another process failed it first
+        fail_trial(study, failed, {"tuner.reason": "again"})
+    assert study.get_trials()[0].user_attrs == {"tuner.reason": "worker died (signal 9)"}
+
+
+def test_fail_trial_refuses_a_trial_that_ended(study):
+    study.tell(study.ask(), 1.0)
+    complete = study.get_trials()[0]
+    with pytest.raises(UpdateFinishedTrialError):
+        fail_trial(study, complete, {})
+    assert study.get_trials()[0].state == TrialState.COMPLETE
+
+
+def test_a_study_storage_and_trial_ids_are_where_we_look(study):
+    study.ask()
+    study.ask()
+    storage = study_storage(study)
+    assert isinstance(storage, optuna.storages.BaseStorage)
+    for trial in study.get_trials():
+        assert storage.get_trial(trial_id(trial)).number == trial.number
+
+
+@pytest.mark.parametrize("name", RDB_PRIVATE_CALLS)
+def test_the_private_rdb_calls_we_retry_exist(name):
+    assert callable(getattr(optuna.storages.RDBStorage, name, None)), f"Optuna's RDBStorage has no {name}"
+
+
+def test_every_private_call_optunas_cache_makes_to_an_rdb_storage_is_retried():
+    """A new one would reach the database unretried through the cache in front of every RDB storage."""
+    from optuna.storages._cached_storage import _CachedStorage
+
+    called = set(re.findall(r"self\._backend\.(_\w+)\(", inspect.getsource(_CachedStorage)))
+    assert called and called <= set(RDB_PRIVATE_CALLS), called - set(RDB_PRIVATE_CALLS)
+
+
+# concurrent.futures
+
+
+def test_executor_process_is_the_live_worker_of_a_one_process_executor_and_keeps_its_exit_code():
+    with ProcessPoolExecutor(1, multiprocessing.get_context("spawn")) as executor:
+        future = executor.submit(os.getpid)
+        process = executor_process(executor)  # as the worker pool asks: right after the first submit
+        assert future.result(timeout=120) == process.pid
+        assert process.is_alive()
+        os.kill(process.pid, signal.SIGKILL)
+        process.join(30)
+        assert process.exitcode == -signal.SIGKILL  # what "worker died (signal 9)" is made of
