@@ -58,8 +58,9 @@ def bad(
     env: dict[str, str] | None = None,
     hidden: tuple[str, ...] = (),
 ) -> pytest.param:
-    """One row of the catalogue."""
-    return pytest.param(Bad(tuple(args), expect, files or {}, env or {}, hidden), id=id)
+    """One row of the catalogue; a row that needs a real study first is slow."""
+    slow = [pytest.mark.slow] if any(v is globals().get("with_study") for v in (files or {}).values()) else []
+    return pytest.param(Bad(tuple(args), expect, files or {}, env or {}, hidden), id=id, marks=slow)
 
 
 # --- files the rows write -------------------------------------------------------------------

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import mlflow
+import mlflow.pyfunc
 import numpy as np
 import optuna
 import psutil
@@ -24,6 +25,8 @@ from tuner.engines.optuna.storage import get_storage
 from tuner.gpus import usable_cores
 from tuner.interrupts import INTERRUPTED
 from tuner.tracking import resolve_tracking_uri, worker_id
+
+pytestmark = pytest.mark.slow  # real searches, processes and servers: CI runs them all
 
 FAST = ["--space", "mlp_quick", "--data", "digits", "--epochs", "6", "--patience", "2", "--quiet"]
 
@@ -70,9 +73,9 @@ def test_optuna_search_records_every_trial_and_returns_a_loadable_model():
 
     # The best model loads back from MLflow and predicts raw (unscaled) features.
     mlflow.set_tracking_uri(result["tracking_uri"])
-    model = mlflow.sklearn.load_model(result["model_uri"])
+    model = mlflow.pyfunc.load_model(result["model_uri"])
     ds = load_dataset("digits")
-    accuracy = float(np.mean(model.predict(ds.X_test) == ds.y_test))
+    accuracy = float(np.mean(model.predict(ds.X_test)["prediction"] == ds.y_test))
     assert accuracy == pytest.approx(result["test_score"])
     predict_the_majority = float(np.mean(ds.y_test == np.bincount(ds.y_train).argmax()))
     assert accuracy > predict_the_majority + 0.4  # far above a constant predictor on the same rows

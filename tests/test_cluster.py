@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
+import mlflow.pyfunc
 import numpy as np
 import optuna
 import pytest
@@ -29,6 +30,8 @@ from tuner.cli import cli
 from tuner.data import load_dataset
 from tuner.engines.optuna.lost import STALE_REASON
 from tuner.engines.optuna.record import HOST_ATTR, VERSIONS_ATTR
+
+pytestmark = pytest.mark.slow  # real searches, processes and servers: CI runs them all
 
 PASSWORD = "s3cret-Pw9"
 STUDY = [
@@ -149,7 +152,8 @@ def test_three_workers_share_one_study_and_one_tracking_server(tracking_server, 
     assert client.get_run(parent).info.status == "FINISHED"
     mlflow.set_tracking_uri(tracking_server)
     ds = load_dataset("digits")  # the held-out split the finish step scored
-    accuracy = float(np.mean(mlflow.sklearn.load_model(result["model_uri"]).predict(ds.X_test) == ds.y_test))
+    predicted = mlflow.pyfunc.load_model(result["model_uri"]).predict(ds.X_test)["prediction"]
+    accuracy = float(np.mean(predicted == ds.y_test))
     assert accuracy == pytest.approx(result["test_score"]) and accuracy > 0.5  # 10 classes: chance is 0.1
 
     listed = invoke(env, "study", "list", "--output", "json")

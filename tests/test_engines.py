@@ -15,6 +15,8 @@ from tuner.errors import TunerError
 from tuner.progress import SearchProgress
 from tuner.tracking import RunTarget, get_or_create_experiment
 
+pytestmark = pytest.mark.slow  # real searches, processes and servers: CI runs them all
+
 
 class PruneOddTrials(optuna.pruners.BasePruner):
     """A real pruner with a predictable verdict: every odd-numbered trial stops at its first report."""

@@ -38,6 +38,8 @@ from tuner.progress import SearchProgress
 from tuner.steps import create
 from tuner.tracking import WORKER_ATTR, resolve_tracking_uri
 
+pytestmark = pytest.mark.slow  # real searches, processes and servers: CI runs them all
+
 State = optuna.trial.TrialState
 PASSWORD = "Hunter2-never-shown"
 FAST = ["--space", "mlp_quick", "--data", "digits", "--quiet", "--recheck", "1", "--pruner", "none"]

@@ -32,6 +32,7 @@ def _claim(_: int) -> str | None:
     return claim_gpu()
 
 
+@pytest.mark.slow  # real worker processes
 def test_processes_started_together_take_one_gpu_each_round_robin():
     with share_gpus(["0", "1", "2"]):
         with multiprocessing.get_context("spawn").Pool(5) as pool:
@@ -45,6 +46,7 @@ def _device() -> tuple[int, str | None]:
     return os.getpid(), os.environ.get("CUDA_VISIBLE_DEVICES")
 
 
+@pytest.mark.slow  # real worker processes
 @pytest.mark.parametrize("listed, expected", [("0,1", {"0", "1"}), ("5", {"5"})])
 def test_a_worker_pool_gives_its_processes_the_gpus_in_turn(monkeypatch, listed, expected):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", listed)  # as on a machine with these GPUs

@@ -80,6 +80,7 @@ def test_the_hooks_we_override_are_scikeras_own_with_the_parameters_ours_take(na
         assert getattr(wrapper, name) is ours
 
 
+@pytest.mark.slow  # real Keras training or processes
 def test_a_fit_goes_through_our_hook_its_endless_stream_and_its_validation(fitted):
     est, streams, counter = fitted
     assert len(streams) == 1, "scikeras' fit did not call our _fit_keras_model"
@@ -89,6 +90,7 @@ def test_a_fit_goes_through_our_hook_its_endless_stream_and_its_validation(fitte
     assert counter.epochs == list(range(EPOCHS)), "a callback given to the estimator did not reach Keras"
 
 
+@pytest.mark.slow  # real Keras training or processes
 def test_fit_callbacks_and_seed_are_what_the_estimator_was_given(fitted):
     est, _, counter = fitted
     assert fit_callbacks(est) == [counter]
@@ -96,6 +98,7 @@ def test_fit_callbacks_and_seed_are_what_the_estimator_was_given(fitted):
     assert fit_seed(_estimator(random_state=None).fit(X, y)) is None
 
 
+@pytest.mark.slow  # real Keras training or processes
 def test_a_prediction_goes_through_our_hook_never_keras_predict(fitted, monkeypatch):
     est, _, _ = fitted
 
@@ -109,6 +112,7 @@ def test_a_prediction_goes_through_our_hook_never_keras_predict(fitted, monkeypa
     assert regressor.predict(X).shape == (64,)
 
 
+@pytest.mark.slow  # real Keras training or processes
 def test_validate_features_checks_rows_against_the_fit(fitted):
     est, _, _ = fitted
     checked = validate_features(est, X[:5])
@@ -180,6 +184,7 @@ def test_every_private_call_optunas_cache_makes_to_an_rdb_storage_is_retried():
 # concurrent.futures
 
 
+@pytest.mark.slow  # real Keras training or processes
 def test_executor_process_is_the_live_worker_of_a_one_process_executor_and_keeps_its_exit_code():
     with ProcessPoolExecutor(1, multiprocessing.get_context("spawn")) as executor:
         future = executor.submit(os.getpid)

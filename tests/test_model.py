@@ -10,6 +10,8 @@ from tuner.choices import OPTIMIZERS as OPTIMIZER_NAMES
 from tuner.errors import TunerError
 from tuner.model import OPTIMIZERS
 
+pytestmark = pytest.mark.slow  # real Keras training
+
 
 def _data(task: str, n: int = 64, features: int = 5, outputs: int = 3):
     rng = np.random.default_rng(0)

@@ -15,6 +15,8 @@ from click.testing import CliRunner
 
 from tuner.cli import cli
 
+pytestmark = pytest.mark.slow  # real searches, processes and servers: CI runs them all
+
 FAST = [
     "--space",
     "mlp_quick",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 
 from tuner.cli import cli
+
+pytestmark = pytest.mark.slow  # real searches, processes and servers: CI runs them all
 
 
 def test_a_search_whose_every_fit_fails_ends_with_one_clear_line(space_file):

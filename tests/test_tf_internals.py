@@ -6,9 +6,12 @@ Each test fails when TensorFlow moves what ``tuner.tf_internals`` reaches into.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tuner.estimator import estimator_params, make_estimator
 from tuner.tf_internals import forget_custom_gradients, gradient_registry, restore_op_determinism
+
+pytestmark = pytest.mark.slow  # real Keras training
 
 X = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
 y = (X[:, 0] > 0).astype(int)

@@ -14,6 +14,8 @@ from tuner.estimator import estimator_params, make_estimator, release_memory
 from tuner.model import build_model, predict
 from tuner.tracking import RunTarget, get_or_create_experiment, worker_id
 
+pytestmark = pytest.mark.slow  # real Keras training
+
 
 @pytest.fixture
 def digits():

@@ -14,9 +14,12 @@ import time
 import urllib.request
 
 import psutil
+import pytest
 from mlflow.tracking import MlflowClient
 
 from tuner.tracking import get_or_create_experiment, resolve_tracking_uri
+
+pytestmark = pytest.mark.slow  # real searches, processes and servers: CI runs them all
 
 
 def _free_port() -> int:

@@ -12,6 +12,7 @@ reading is :mod:`tuner.serving.model_folder`, which imports nothing from tuner.
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,13 +35,16 @@ from tuner.serving.model_folder import (
 LIBRARIES = ("tensorflow", "keras", "scikit-learn", "skops", "numpy", "pandas")
 
 
-def target_names(target: str | Sequence[str] | None, y: np.ndarray) -> list[str]:
-    """The target column(s) by name: ``--target a,b`` as given; unnamed ones ``target`` or ``target_<i>``."""
+def target_names(target: str | Sequence[str] | None, y: np.ndarray, default: str = "target") -> list[str]:
+    """The target column(s) by name: ``--target a,b`` as given; unnamed, ``default`` or ``default_<i>``.
+
+    Unnamed targets are scikit-learn's bundled datasets' (``target``) and an .npz file's (``y``).
+    """
     width = 1 if np.ndim(y) < 2 else np.shape(y)[1]
     names = [t.strip() for t in target.split(",")] if isinstance(target, str) else list(target or [])
     if len(names) == width:
         return [str(n) for n in names]
-    base = names[0] if len(names) == 1 else "target"
+    base = names[0] if len(names) == 1 else default
     return [base] if width == 1 else [f"{base}_{i}" for i in range(width)]
 
 
@@ -79,14 +83,15 @@ def describe(estimator: Any, dataset: Any, target: str | Sequence[str] | None = 
     """The contents of ``model.json`` for a fitted estimator trained on ``dataset``."""
     from tuner.distribution import installed_version
 
-    task = dataset.task
-    names = target_names(target if target is not None else getattr(dataset, "target", None), dataset.y_train)
+    task, spec = dataset.task, _input_spec(dataset)
+    target = target if target is not None else getattr(dataset, "target", None)
+    names = target_names(target, dataset.y_train, "target" if spec["kind"] == "table" else "y")
     meta: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "tuner_version": installed_version(),
         "task": task,
-        "input": _input_spec(dataset),
+        "input": spec,
         "targets": names,
         "data": {"name": dataset.name, "fingerprint": dataset.fingerprint},
     }
@@ -102,15 +107,6 @@ def describe(estimator: Any, dataset: Any, target: str | Sequence[str] | None = 
         meta["classes"] = _plain(estimator.classes_)
     meta["libraries"] = library_versions()
     return meta
-
-
-def _save_keras(model: Any, path: Path) -> None:
-    """The network alone: an uncompiled copy, so neither optimizer state nor training settings ship."""
-    from tuner.tf_env import keras
-
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    copy.save(path)
 
 
 def save_model_folder(
@@ -131,9 +127,9 @@ def save_model_folder(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     meta = describe(estimator, dataset, target)
-    _save_keras(estimator.model_, folder / KERAS_FILE)
+    estimator.model_.save(folder / KERAS_FILE)  # loaded uncompiled: the optimizer's state is never read
     if preprocessor is not None:
-        skops.io.dump(preprocessor, folder / PREPROCESSING_FILE)
+        skops.io.dump(preprocessor, folder / PREPROCESSING_FILE, compression=zipfile.ZIP_DEFLATED)
     (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
 
 
@@ -168,6 +164,8 @@ def load_model_folder(folder: str | Path) -> LoadedModel:
     folder = Path(folder)
     if not folder.is_dir():
         raise TunerError(f"{folder}: no such model folder")
+    import tuner.tf_env  # noqa: F401 - Keras, imported quietly (TensorFlow's start-up chatter goes to fd 2)
+
     try:
         return LoadedModel(FolderModel(folder))
     except ModelFolderError as exc:

@@ -12,7 +12,6 @@ no trial saw), logged as an MLflow model, and summed up in a :class:`SearchResul
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -24,8 +23,7 @@ import numpy as np
 from tuner.context import SearchContext
 from tuner.records import EngineResult, SearchResult, TrialRecord
 from tuner.redact import redact
-from tuner.search_run import library_versions
-from tuner.tracking import COMPLETE, DESCRIPTION_TAG, FAILED, PRUNED, Run, log_sklearn_model, log_tags
+from tuner.tracking import COMPLETE, DESCRIPTION_TAG, FAILED, PRUNED, Run, log_tags
 
 if TYPE_CHECKING:
     from tuner.metrics import Metric
@@ -61,6 +59,7 @@ class FinalModel:
     test_score: float | None
     trained_on: str  # which rows trained it
     seconds: dict[str, float]
+    registration: dict[str, Any] | None = None  # the model registry's answer, with --register
 
 
 def candidates(outcome: EngineResult, metric: Metric, k: int) -> list[Candidate]:
@@ -138,10 +137,11 @@ def choose(metric: Metric, checked: list[Candidate]) -> Candidate:
 
 
 def refit_and_log(ctx: SearchContext, chosen: Candidate, checked: list[Candidate]) -> FinalModel:
-    """Train ``chosen`` on train + validation, score it on the test split, log it as a model."""
-    from sklearn.pipeline import Pipeline
-
+    """Train ``chosen`` on train + validation, score it on the test split, log it as a model
+    (Keras' own format, skops and JSON: nothing pickled), and register it when asked."""
     from tuner.estimator import estimator_params, make_estimator
+    from tuner.export import save_model_folder
+    from tuner.models import log_model
 
     ds, search_run, started = ctx.dataset, ctx.search_run, time.perf_counter()
     X, y = _train_and_valid(ctx)
@@ -152,51 +152,29 @@ def refit_and_log(ctx: SearchContext, chosen: Candidate, checked: list[Candidate
         run_target=search_run.child("best-model", "best", search_run.search_run_id),
     )
     final.fit(X, y)
-    final.run_target = None  # the pickled model should not point at this store
     test_score = (
         ctx.metric.compute(ds.y_test, final.predict(ctx.transform(ds.X_test))) if len(ds.y_test) else None
     )
     refitted = time.perf_counter()
-    model = (
-        Pipeline([("prep", ctx.preprocessor), ("keras", final)]) if ctx.preprocessor is not None else final
-    )
     example = ds.X_test[:5] if len(ds.y_test) else ds.X_valid[:5]
     with tempfile.TemporaryDirectory() as tmp:
-        model_uri = log_sklearn_model(
-            search_run.tracking_uri,
-            search_run.search_run_id,
-            model,
-            example,
-            model_requirements(),
-            code_paths=[str(package_source(Path(tmp)))],
+        folder = Path(tmp) / "model"  # MLflow keeps it as the model's artifacts/model
+        save_model_folder(final, ctx.preprocessor, ds, folder, target=ctx.config.target)
+        model_uri = log_model(search_run.tracking_uri, search_run.search_run_id, folder, example)
+    logged = time.perf_counter()
+    seconds = {"refit": refitted - started, "model_logging": logged - refitted}
+    registration = None
+    if ctx.config.register:
+        from tuner.registry import register
+
+        registered = register(
+            search_run.tracking_uri, model_uri, ctx.config.register, ds.X_test, ds.y_test, ctx.metric
         )
-    seconds = {"refit": refitted - started, "model_logging": time.perf_counter() - refitted}
+        registration, seconds["registry"] = registered.to_dict(), time.perf_counter() - logged
     trained_on = f"train+valid ({len(y)} rows, {chosen.epochs} epochs)"
-    return FinalModel(chosen, checked, model_uri, final.run_id_, test_score, trained_on, seconds)
-
-
-def model_requirements() -> list[str]:
-    """The pinned libraries the logged model needs, without ``tuner`` itself.
-
-    ``tuner`` on the public package index is an unrelated project, so MLflow's
-    environment restore must not install it: our code ships with the model instead
-    (:func:`package_source`).
-    """
-    return [f"{lib}=={ver}" for lib, ver in library_versions().items() if lib != "python"]
-
-
-def package_source(folder: Path) -> Path:
-    """A clean copy of the ``tuner`` package in ``folder``, for the model's ``code_paths``.
-
-    The pickled model refers to tuner's classes (the estimator, its target encoder), so
-    they must be importable wherever it loads; MLflow puts ``code_paths`` on ``sys.path``.
-    """
-    import tuner
-
-    source = Path(tuner.__file__).resolve().parent
-    copy = folder / "tuner"
-    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "search_spaces"))
-    return copy
+    return FinalModel(
+        chosen, checked, model_uri, final.run_id_, test_score, trained_on, seconds, registration
+    )
 
 
 def summarize(
@@ -232,6 +210,7 @@ def summarize(
         best_trial=chosen.number,
         candidates=[{**asdict(c), "mean": c.mean, "std": c.std} for c in final.candidates],
         trained_on=final.trained_on,
+        registration=final.registration,
         phases=phases,
         workers=workers,
     )

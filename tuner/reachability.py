@@ -84,3 +84,28 @@ def _check_signed_in(tracking_uri: str) -> None:
             f"the MLflow tracking server {redact(tracking_uri)} denies user {user!r} (403 Forbidden): "
             f"give that user permission to read and write experiments, or use another user"
         )
+
+
+def check_registry(tracking_uri: str) -> None:
+    """``--register``: the store has a model registry (database stores do; a server is asked)."""
+    if not tracking_uri.startswith(("http://", "https://")):
+        if tracking_uri.startswith("file:") or "://" not in tracking_uri:
+            raise TunerError(
+                f"--register: {redact(tracking_uri)} is a file store, which offers no model registry; "
+                f"use a database store (sqlite:///..., postgresql://...) or a tracking server"
+            )
+        return
+    import requests
+
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    auth = (user, os.environ.get("MLFLOW_TRACKING_PASSWORD", "")) if user else None
+    url = tracking_uri.rstrip("/") + "/api/2.0/mlflow/registered-models/search"
+    try:
+        answer = requests.get(url, params={"max_results": 1}, auth=auth, timeout=REACHABLE_TIMEOUT_SECONDS)
+    except requests.RequestException:
+        return  # it answered its health check: the registration says what fails, if anything
+    if answer.status_code in (404, 501):
+        raise TunerError(
+            f"--register: the tracking server {redact(tracking_uri)} offers no model registry "
+            f"({answer.status_code}); drop --register, or use a server with a database backend"
+        )

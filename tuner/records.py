@@ -52,6 +52,7 @@ class SearchResult:
     trained_on: str = ""
     phases: dict[str, float] = field(default_factory=dict)
     workers: int = 1
+    registration: dict[str, Any] | None = None  # with --register: the version, and whether it is champion
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -70,9 +70,15 @@ def print_search_result(result: Any, config: Any, console: Console | None = None
         f"Finished in {result.duration_s:.0f} s. MLflow: experiment '{result.name}', "
         f"search run {result.search_run_id} in {result.tracking_uri}"
     )
-    console.print(f"Best model: {result.model_uri}  (mlflow.sklearn.load_model(...).predict(X))")
+    name = shlex.quote(result.name)
     console.print(
-        f"Browse and compare trials: tuner ui   |   this summary again: tuner best --name {shlex.quote(result.name)}"
+        f"Best model: {result.model_uri}  (tuner predict --model URI --data rows.csv --out out.csv)"
+    )
+    if result.registration:
+        console.print(f"Registry: {result.registration['message']}")
+    console.print(
+        f"Trials: tuner show {name}   |   pictures and runs: tuner ui   |   "
+        f"the model as files: tuner export {name} --out DIR"
     )
     if result.study and config is not None:
         console.print(

@@ -40,6 +40,8 @@ def search_params(config: SearchConfig, inputs: Inputs, settings: dict[str, Any]
         "engine": config.engine,
         "space": space.name,
         "data": config.data,
+        "target": config.target,
+        "test_size": config.test_size,
         "task": ds.task,
         "metric": metric.name,
         "direction": metric.direction,

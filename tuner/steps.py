@@ -26,7 +26,7 @@ from tuner.engines.base import Engine
 from tuner.engines.optuna.pool import WorkerPool
 from tuner.errors import first_line
 from tuner.finish import candidates, choose, summarize
-from tuner.reachability import check_reachable
+from tuner.reachability import check_reachable, check_registry
 from tuner.records import EngineResult, SearchResult
 from tuner.search_run import children_of, open_search_run
 from tuner.timing import PhaseClock
@@ -51,6 +51,8 @@ def check_inputs(config: SearchConfig, engine: Engine, inputs: Inputs) -> None:
     if engine.rechecks and config.recheck > 1:
         inputs.dataset.check_folds(config.recheck_folds, "--recheck-folds", with_valid=True)
     check_reachable(resolve_tracking_uri(config.tracking_uri))  # in seconds, not after retries
+    if config.register:
+        check_registry(resolve_tracking_uri(config.tracking_uri))
 
 
 @contextlib.contextmanager

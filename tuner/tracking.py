@@ -334,36 +334,3 @@ def log_params(tracking_uri: str, run_id: str, params: dict[str, Any]) -> None:
 
 def log_tags(tracking_uri: str, run_id: str, tags: dict[str, Any]) -> None:
     client_for(tracking_uri).log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
-
-
-def log_sklearn_model(
-    tracking_uri: str,
-    run_id: str,
-    model: Any,
-    X_example: Any,
-    requirements: list[str],
-    code_paths: list[str] | None = None,
-) -> str:
-    """Log a fitted scikit-learn model as an MLflow model of run ``run_id``; return its URI.
-
-    ``code_paths`` ship with the model and are importable wherever it loads.
-
-    MLflow's model logging only attaches to the fluent API's active run, so the run
-    is made active here, in the one module that handles runs.
-    """
-    import mlflow
-    import mlflow.sklearn
-    from mlflow.models import infer_signature
-
-    signature = infer_signature(X_example, model.predict(X_example))
-    mlflow.set_tracking_uri(tracking_uri)
-    with mlflow.start_run(run_id=run_id):
-        info = mlflow.sklearn.log_model(
-            model,
-            name="best_model",
-            serialization_format="cloudpickle",
-            signature=signature,
-            pip_requirements=requirements,
-            code_paths=code_paths,
-        )
-    return info.model_uri

@@ -15,6 +15,8 @@ from types import ModuleType
 from typing import Any
 
 import mlflow
+import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import PythonModel
 
 # No import from tuner here: the model loads where tuner is not installed. The folder
@@ -43,10 +45,12 @@ class TunerModel(PythonModel):
     def load_context(self, context: Any) -> None:
         self.model = _loader().load_folder(context.artifacts["model"])
 
-    # No type hints on predict: MLflow would derive an input schema from them; the logged
-    # signature is the schema.
-    def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
-        return self.model.predict_frame(model_input)
+    # A DataFrame hint: MLflow infers no schema from it (the logged signature is the schema).
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        try:
+            return self.model.predict_frame(model_input)
+        except _loader().ModelInputError as exc:  # the caller's rows: a 400 from a server, not a 500
+            raise MlflowException.invalid_parameter_value(str(exc)) from None
 
 
 mlflow.models.set_model(TunerModel())

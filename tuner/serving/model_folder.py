@@ -106,10 +106,12 @@ class FolderModel:
         if not isinstance(frame, pd.DataFrame):
             frame = pd.DataFrame(frame)
         X = self._table(frame) if self.meta["input"]["kind"] == "table" else self._array(frame)
+        shape = (len(frame), *self.keras_model.input_shape[1:])
+        if len(frame) == 0:  # checked, but nothing to transform (scikit-learn refuses empty input)
+            return self._outputs(self._raw(np.zeros(shape, dtype="float32")))
         if self.preprocessor is not None:
             X = self.preprocessor.transform(X)
-        X = np.asarray(X, dtype="float32").reshape(len(frame), *self.keras_model.input_shape[1:])
-        return self._outputs(self._raw(X))
+        return self._outputs(self._raw(np.asarray(X, dtype="float32").reshape(shape)))
 
     def _table(self, frame: pd.DataFrame) -> pd.DataFrame:
         columns = self.meta["input"]["columns"]
