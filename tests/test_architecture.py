@@ -30,7 +30,11 @@ def _imports(tree: ast.Module) -> set[str]:
 def test_no_engine_imports_upward():
     for path, tree in _modules().items():
         if path.startswith("tuner/engines/"):
-            upward = {m for m in _imports(tree) if m in ("tuner.search", "tuner.cli", "tuner.steps", "tuner.cluster")}
+            upward = {
+                m
+                for m in _imports(tree)
+                if m in ("tuner.search", "tuner.cli", "tuner.steps", "tuner.cluster")
+            }
             assert not upward, f"{path} imports {upward}"
 
 
