@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from tuner.tracking import COMPLETE, FAILED, PRUNED
+from tuner.tracking import COMPLETE, FAILED, PRUNED, runs_link
 
 TOP_TRIALS = 10
 
@@ -76,10 +76,9 @@ def print_search_result(result: Any, config: Any, console: Console | None = None
     )
     if result.registration:
         console.print(f"Registry: {result.registration['message']}")
-    console.print(
-        f"Trials: tuner show {name}   |   pictures and runs: tuner ui   |   "
-        f"the model as files: tuner export {name} --out DIR"
-    )
+    console.print(f"Trials: tuner show {name}   |   the model as files: tuner export {name} --out DIR")
+    link = runs_link("http://127.0.0.1:5000", result.experiment_id)
+    console.print(f"Pictures and runs: tuner ui, then {link}")
     if result.study and config is not None:
         console.print(
             f"Add trials: tuner search --space {shlex.quote(str(config.space))} --data "

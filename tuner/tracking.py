@@ -156,6 +156,11 @@ def get_or_create_experiment(tracking_uri: str, name: str) -> str:
     return experiment.experiment_id
 
 
+def runs_link(ui_base: str, experiment_id: str) -> str:
+    """The MLflow UI's page of an experiment's training runs (not its GenAI overview)."""
+    return f"{ui_base.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+
+
 def open_experiment(tracking_uri: str | None, name: str) -> RunTarget:
     """The experiment ``name`` in the resolved store, as the target of a search's parent run."""
     uri = resolve_tracking_uri(tracking_uri)

@@ -46,7 +46,23 @@ def ui(port: int, host: str, tracking_uri: str | None) -> None:
     if artifacts is not None:  # experiments created from the UI keep their artifacts in mlruns/ too
         command += ["--artifacts-destination", str(artifacts)]
     click.echo(f"MLflow UI for {redact(uri)} at http://{host}:{port} (Ctrl-C to stop)", err=True)
+    for name, link in search_links(uri, f"http://{host}:{port}"):
+        click.echo(f"  {name}: {link}", err=True)
     raise SystemExit(serve_until_stopped(command, UI_STOP_GRACE_SECONDS))
+
+
+def search_links(tracking_uri: str, base: str, latest: int = 5) -> list[tuple[str, str]]:
+    """Links to the runs of the latest searches, in the view that shows training runs.
+
+    MLflow 3.17's UI opens every experiment on its GenAI overview until the browser's
+    "Model training" switch is set once, whatever the experiment's tags say; these
+    links open the runs table directly.
+    """
+    from tuner.tracking import client_for, runs_link
+
+    experiments = client_for(tracking_uri).search_experiments(order_by=["last_update_time DESC"])
+    named = [e for e in experiments if e.name != "Default"][:latest]
+    return [(e.name, runs_link(base, e.experiment_id)) for e in named]
 
 
 COMMANDS = [ui]
