@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from sklearn.datasets import load_iris
 
 from tuner.cli import cli
 from tuner.config import SearchConfig
@@ -758,3 +759,112 @@ def test_bad_input_ends_with_one_error_line_and_exit_2(case: Bad, tmp_path: Path
     for text in case.hidden:
         assert text not in result.output
     assert _snapshot(tmp_path) == before, "nothing half-written"
+
+
+# --- after the search: show, compare, export, predict, --register ---------------------------
+
+
+@functools.cache
+def _finished_search() -> Path:
+    """A store with one finished tiny search ('done', on iris) whose model is registered as 'champ'."""
+    folder = Path(tempfile.mkdtemp(prefix="tuner-done-"))
+    command = [sys.executable, "-m", "tuner", "search", "--space", "mlp_quick", "--data", "iris"]
+    command += ["--trials", "1", "--epochs", "2", "--recheck", "1", "--n-jobs", "1", "--quiet"]
+    command += ["--name", "done", "--register", "champ", "--no-plots"]
+    subprocess.run(command, cwd=folder, check=True, capture_output=True)
+    return folder / "mlruns"
+
+
+def with_search(path: Path) -> None:
+    shutil.copytree(_finished_search(), path)
+
+
+def iris_rows(drop: str | None = None, text: str | None = None) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        X = load_iris(as_frame=True).data.head(5)
+        if text:
+            X[text] = "wide"
+        X.drop(columns=[drop] if drop else []).to_csv(path, index=False)
+
+    return write
+
+
+def a_full_folder(path: Path) -> None:
+    path.mkdir()
+    (path / "keep.txt").write_text("someone's file\n")
+
+
+DONE = {"mlruns": with_search, "rows.csv": iris_rows()}
+PREDICT = ["predict", "--data", "rows.csv", "--out", "predictions.csv", "--model"]
+AFTER = [
+    bad("show-unknown-search", ["show", "nope"], "no search named 'nope'", DONE),
+    bad("show-no-store-yet", ["show", "done"], "no search named 'done': no MLflow store at"),
+    bad("compare-unknown-search", ["compare", "done", "nope"], "no search named 'nope'", DONE),
+    bad("export-unknown-search", ["export", "nope", "--out", "out"], "no search named 'nope'", DONE),
+    bad(
+        "export-folder-not-empty",
+        ["export", "done", "--out", "full"],
+        "--out full: exists and is not an empty folder",
+        {**DONE, "full": a_full_folder},
+    ),
+    bad(
+        "predict-unknown-model-uri",
+        [*PREDICT, "models:/m-0123456789"],
+        "models:/m-0123456789: no such model",
+        DONE,
+    ),
+    bad("predict-unknown-alias", [*PREDICT, "models:/champ@nope"], "registered model 'champ' has no", DONE),
+    bad(
+        "predict-unknown-registered-name", [*PREDICT, "models:/nobody@champion"], "no registered model", DONE
+    ),
+    bad(
+        "predict-no-such-folder",
+        [*PREDICT, "exported/"],
+        "exported/: no such folder",
+        {"rows.csv": iris_rows()},
+    ),
+    bad(
+        "predict-missing-column",
+        [*PREDICT, "models:/champ@champion"],
+        "missing column(s) 'petal width (cm)'",
+        {**DONE, "rows.csv": iris_rows(drop="petal width (cm)")},
+    ),
+    bad(
+        "predict-text-where-numbers-belong",
+        [*PREDICT, "models:/champ@champion"],
+        "'sepal length (cm)'",
+        {**DONE, "rows.csv": iris_rows(text="sepal length (cm)")},
+    ),
+]
+
+
+@pytest.mark.slow  # each row's store holds a real finished search
+@pytest.mark.parametrize("case", AFTER)
+def test_after_the_search_bad_input_ends_with_one_error_line_and_exit_2(case: Bad, tmp_path: Path):
+    _write(tmp_path, case.files)
+    before = _snapshot(tmp_path)
+    result = CliRunner().invoke(cli, list(case.args), prog_name="tuner")
+    lines = result.output.splitlines()
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert case.expect in lines[0], lines[0]
+    assert "Traceback" not in result.output
+    assert _snapshot(tmp_path) == before, "nothing half-written"
+
+
+def test_register_on_a_store_without_a_model_registry_is_refused_before_anything_is_written(tmp_path):
+    before = _snapshot(tmp_path)
+    args = [
+        "search",
+        "--quiet",
+        "--data",
+        "iris",
+        "--register",
+        "m",
+        "--tracking-uri",
+        f"file://{tmp_path}/fs",
+    ]
+    result = CliRunner().invoke(cli, args, prog_name="tuner")
+    assert result.exit_code == 2 and result.output.startswith("error: --register: "), result.output
+    assert "offers no model registry" in result.output and len(result.output.splitlines()) == 1
+    assert _snapshot(tmp_path) == before
