@@ -99,7 +99,7 @@ def test_a_killed_worker_is_replaced_and_its_trial_failed_and_retried():
     search = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     victim = wait_for(lambda: running_for("k", 1.5), search)
     worker = victim.user_attrs[WORKER_ATTR]
-    os.kill(int(worker.rsplit(":", 1)[1]), signal.SIGKILL)
+    os.kill(parse_worker_id(worker)[1], signal.SIGKILL)  # host:pid:start
     killed_at = time.time()
     _, stderr = search.communicate(timeout=300)
     assert search.returncode == 0, stderr

@@ -76,9 +76,16 @@ class Store:
 
     def table(self) -> pd.DataFrame:
         """``trials.json`` as MLflow reads a table (its loader searches the fluent API's store)."""
+        import mlflow
+
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("MLFLOW_TRACKING_URI", self.uri)
-            return self.client.load_table(self.experiment, "trials.json", run_ids=[self.search])
+            before = mlflow.get_tracking_uri()  # an earlier test may have set the fluent API's store
+            mlflow.set_tracking_uri(self.uri)
+            try:
+                return self.client.load_table(self.experiment, "trials.json", run_ids=[self.search])
+            finally:
+                mlflow.set_tracking_uri(before)
 
     def download(self, path: str, folder: Path) -> Path:
         return Path(self.client.download_artifacts(self.search, path, str(folder)))
