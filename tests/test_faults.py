@@ -36,7 +36,7 @@ from tuner.failures import is_our_bug
 from tuner.gpus import assign
 from tuner.progress import SearchProgress
 from tuner.steps import create
-from tuner.tracking import WORKER_ATTR, resolve_tracking_uri
+from tuner.tracking import WORKER_ATTR, parse_worker_id, resolve_tracking_uri
 
 pytestmark = pytest.mark.slow  # real searches, processes and servers: CI runs them all
 
