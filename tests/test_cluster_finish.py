@@ -110,3 +110,19 @@ def test_the_last_worker_to_leave_finishes_and_data_may_live_elsewhere(database,
     assert worked.returncode == 0, worked.stderr
     assert "study 'last' finished" in worked.stderr
     assert RESULT_ATTR in optuna.load_study(study_name="last", storage=database).user_attrs
+
+
+def test_creates_started_together_on_a_new_database_both_succeed_and_make_one_study(database, tmp_path):
+    """A scheduler's pods each run `study create` at once: one creates, the others join it."""
+    env = _env(database, tmp_path)
+    data = _table(tmp_path / "iris.csv")
+    args = ["study", "create", "--study", "race", "--data", str(data), "--target", "species", *STUDY]
+    creates = [_start(env, *args, "--output", "json") for _ in range(3)]
+    results = []
+    for create in creates:
+        out, err = create.communicate(timeout=600)
+        assert create.returncode == 0, err
+        results.append(json.loads(out))
+    assert sorted(r["created"] for r in results) == [False, False, True]
+    assert len({r["search_run_id"] for r in results}) == 1
+    assert optuna.get_all_study_names(database) == ["race"]

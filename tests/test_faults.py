@@ -70,13 +70,22 @@ def wait_for(condition, process: subprocess.Popen, timeout: float = 180):
     return found
 
 
-def running_for(study: str, seconds: float, storage: str = "mlruns/optuna.journal"):
-    """A trial of ``study`` that has run ``seconds`` in a known worker (so its MLflow run is open)."""
+def running_for(study: str, seconds: float, storage: str = "mlruns/optuna.journal", *, with_run=False):
+    """A trial of ``study`` that has run ``seconds`` in a known worker (and, ``with_run``, whose run
+    is open in the local store: on a loaded machine a trial may run for seconds before it opens)."""
     for t in trials_of(study, storage):
         if t.state == State.RUNNING and WORKER_ATTR in t.user_attrs:
             if time.time() - t.datetime_start.timestamp() > seconds:
-                return t
+                if not with_run or _run_opened(study, t.number):
+                    return t
     return None
+
+
+def _run_opened(experiment: str, number: int) -> bool:
+    client = MlflowClient(resolve_tracking_uri())
+    found = client.get_experiment_by_name(experiment)
+    query = f"tags.`optuna.trial` = '{number}'"
+    return found is not None and bool(client.search_runs([found.experiment_id], query))
 
 
 def runs_of(experiment: str, tracking_uri: str | None = None) -> list:
@@ -97,7 +106,7 @@ def test_a_killed_worker_is_replaced_and_its_trial_failed_and_retried():
     """SIGKILL to one worker process of a search on the default journal storage."""
     command = tuner_command(*SLOW_TRIALS, "--trials", "4", "--n-jobs", "2", "--study", "k", "--name", "k")
     search = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    victim = wait_for(lambda: running_for("k", 1.5), search)
+    victim = wait_for(lambda: running_for("k", 1.5, with_run=True), search)
     worker = victim.user_attrs[WORKER_ATTR]
     os.kill(parse_worker_id(worker)[1], signal.SIGKILL)  # host:pid:start
     killed_at = time.time()
@@ -139,7 +148,7 @@ def test_a_search_killed_with_sigkill_resumes_with_nothing_left_running():
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    wait_for(lambda: finished(trials_of("crash")) and running_for("crash", 1.5), search)
+    wait_for(lambda: finished(trials_of("crash")) and running_for("crash", 1.5, with_run=True), search)
     os.killpg(search.pid, signal.SIGKILL)
     search.wait()
     before = trials_of("crash")

@@ -82,18 +82,30 @@ def create_study(config: SearchConfig) -> CreatedStudy:
     engine = OptunaEngine(config, storage=get_storage(config.storage))
     check_inputs(config, engine, inputs)
     command = _worker_command(config.study, config.storage)
-    if config.study in optuna.get_all_study_names(engine.storage):
-        existing = optuna.load_study(study_name=config.study, storage=engine.storage)
-        record = StudyRecord.read(existing)
-        diffs = record.differences(config, inputs.space, inputs.dataset.fingerprint, launch_settings())
-        if diffs:
-            raise TunerError(
-                f"study {config.study!r} exists with other settings: {'; '.join(diffs)}. "
-                f"Give the same settings, or another --study name"
+    if config.study not in optuna.get_all_study_names(engine.storage):
+        try:
+            search_run = create(config, engine, inputs)  # the study, its parent run, the record
+            return CreatedStudy(
+                config.study, redact(config.storage) or "", search_run.search_run_id, True, command
             )
-        return CreatedStudy(config.study, redact(config.storage) or "", record.parent_run_id, False, command)
-    search_run = create(config, engine, inputs)  # the study, its parent run, the record
-    return CreatedStudy(config.study, redact(config.storage) or "", search_run.search_run_id, True, command)
+        except optuna.exceptions.DuplicatedStudyError:
+            pass  # another create won the race (a scheduler's pods start together): join it
+    record = _wait_for_record(optuna.load_study(study_name=config.study, storage=engine.storage))
+    diffs = record.differences(config, inputs.space, inputs.dataset.fingerprint, launch_settings())
+    if diffs:
+        raise TunerError(
+            f"study {config.study!r} exists with other settings: {'; '.join(diffs)}. "
+            f"Give the same settings, or another --study name"
+        )
+    return CreatedStudy(config.study, redact(config.storage) or "", record.parent_run_id, False, command)
+
+
+def _wait_for_record(study: optuna.Study, timeout: float = 120.0) -> StudyRecord:
+    """The study's record, once the create that made the study has written it."""
+    deadline = time.monotonic() + timeout
+    while not is_tuners(study.user_attrs) and time.monotonic() < deadline:
+        time.sleep(1.0)
+    return StudyRecord.read(study)  # refuses, by name, a study tuner did not create
 
 
 def _trial_line(trial: optuna.trial.FrozenTrial, metric: str) -> str:

@@ -143,10 +143,50 @@ def client_for(tracking_uri: str) -> MlflowClient:
 def get_or_create_experiment(tracking_uri: str, name: str) -> str:
     """The experiment ``name``, made (or marked) to open on its training runs in MLflow's UI.
 
-    MLflow 3 picks an experiment's first view from its ``mlflow.experimentKind`` tag;
-    without it the UI opens on the GenAI overview (traces, token usage), empty here.
+    MLflow 3 picks an experiment's first view from its ``mlflow.experimentKind`` tag
+    (3.17's UI reads it only once the browser's "Model training" switch is off).
+    Processes that start together (a scheduler's pods) may race to create the same
+    experiment (the loser finds the winner's) or, on a new local store, to create its
+    tables: MLflow's migrations are not safe to run twice at once, so a lock file beside
+    the database lets one process at a time open it the first time.
     """
-    client = client_for(tracking_uri)
+    with _store_lock(tracking_uri):
+        attempt = 1
+        while True:
+            try:
+                return _get_or_create_experiment(client_for(tracking_uri), tracking_uri, name)
+            except Exception as exc:
+                if attempt == CREATE_RACE_ATTEMPTS or "RESOURCE_ALREADY_EXISTS" not in str(exc):
+                    raise
+                time.sleep(attempt)
+                attempt += 1
+
+
+CREATE_RACE_ATTEMPTS = 4
+
+
+@contextlib.contextmanager
+def _store_lock(tracking_uri: str) -> Iterator[None]:
+    """An exclusive lock on a local SQLite store while it is opened; nothing for other stores."""
+    root = local_artifact_root(tracking_uri)
+    if root is None:
+        yield
+        return
+    import fcntl
+
+    try:
+        root.parent.mkdir(parents=True, exist_ok=True)  # the store's folder, as client_for makes it
+    except OSError as exc:
+        raise TunerError(f"cannot create the MLflow store {root.parent} ({exc.strerror})") from None
+    with open(root.parent / ".tuner.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _get_or_create_experiment(client: MlflowClient, tracking_uri: str, name: str) -> str:
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         location = default_artifact_location(tracking_uri, name)

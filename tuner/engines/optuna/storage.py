@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import sqlite3
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +42,15 @@ def local_file_of(url: str) -> str | None:
     return None
 
 
+TABLE_RACE_ATTEMPTS = 4
+
+
+def _lost_a_table_race(exc: BaseException) -> bool:
+    """Two processes opening a new database at once both create Optuna's tables; one loses."""
+    text = f"{exc} {exc.__cause__ or ''}"
+    return any(marker in text for marker in ("UniqueViolation", "already exists", "duplicate key"))
+
+
 def get_storage(
     storage: str | optuna.storages.BaseStorage,
     heartbeat: tuple[int, int, StaleTrialCallback] | None = None,
@@ -66,16 +76,21 @@ def get_storage(
         interval, grace, on_stale = heartbeat
         beat = {"heartbeat_interval": interval, "grace_period": grace}
         beat["heartbeat_stale_trial_callback"] = on_stale
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat arguments
-            return RetryingRDBStorage(url, **beat)
-    except Exception as exc:  # noqa: BLE001 - a bad URL or unreachable database is the user's to fix
-        first = scrub(first_line(exc), url)
-        raise TunerError(
-            f"cannot open Optuna storage {redact(url)!r}: {first}. Give an RDB URL "
-            f"(sqlite:///file.db, postgresql://user@host/db) or a path ending in .journal"
-        ) from None
+    attempt = 0
+    while True:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat arguments
+                return RetryingRDBStorage(url, **beat)
+        except Exception as exc:  # noqa: BLE001 - a bad URL or unreachable database is the user's to fix
+            attempt += 1
+            if _lost_a_table_race(exc) and attempt < TABLE_RACE_ATTEMPTS:
+                time.sleep(attempt)  # another process is creating Optuna's tables: they will be there
+                continue
+            raise TunerError(
+                f"cannot open Optuna storage {redact(url)!r}: {scrub(first_line(exc), url)}. Give an RDB URL "
+                f"(sqlite:///file.db, postgresql://user@host/db) or a path ending in .journal"
+            ) from None
 
 
 def check_storage(url: str) -> None:

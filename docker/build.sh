@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Build tuner's image from the repository root: docker/build.sh [options]
+#
+#   --gpu            TensorFlow with its CUDA wheels (tensorflow[and-cuda]); tag tuner:gpu
+#   --tensorflow R   any TensorFlow requirement (default tensorflow-cpu, tuner's bounds)
+#   --base IMAGE     a Debian-based Python 3.11 image (default: the official python:3.11-slim)
+#   --tag NAME       image tag (default tuner:cpu, or tuner:gpu with --gpu)
+#   --wheelhouse     download every wheel first, with this machine's pip and its settings, into
+#                    docker/inputs/wheels: the build then asks no index (a second build reuses
+#                    what is there). Without it, pip in the build asks the index (through the
+#                    CA certificates below), and docker/inputs/wheels is emptied.
+#   --pin            pin versions to the Python environment this script runs in (pip freeze),
+#                    e.g. the one the tests pass in
+#
+# Extra CA certificates ($EXTRA_CA_CERTS_DIR, default /usr/local/share/ca-certificates: the
+# ones update-ca-certificates installed) are given to pip in the builder stage only, for an
+# HTTPS proxy with its own CA; they do not reach the final image.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+tensorflow=tensorflow-cpu tag= base= wheelhouse=0 pin=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --gpu) tensorflow="tensorflow[and-cuda]"; tag=${tag:-tuner:gpu} ;;
+        --tensorflow) tensorflow=$2; shift ;;
+        --base) base=$2; shift ;;
+        --tag) tag=$2; shift ;;
+        --wheelhouse) wheelhouse=1 ;;
+        --pin) pin=1 ;;
+        *) echo "unknown option $1 (see the top of $0)" >&2; exit 2 ;;
+    esac
+    shift
+done
+tag=${tag:-tuner:cpu}
+python=${PYTHON:-python3}
+
+mkdir -p docker/inputs/certs
+rm -f docker/inputs/certs/*.crt docker/inputs/constraints.txt
+certs=${EXTRA_CA_CERTS_DIR:-/usr/local/share/ca-certificates}
+if [ -d "$certs" ]; then
+    find "$certs" -name '*.crt' -type f -exec cp {} docker/inputs/certs/ \;
+fi
+if [ "$pin" = 1 ]; then
+    # Everything installed here but tuner itself (the image builds it from this tree).
+    "$python" -m pip freeze --exclude-editable | grep -v -i -E '^(tuner|tuner-hpo)[ =@]' \
+        > docker/inputs/constraints.txt
+fi
+
+start=$(date +%s)
+if [ "$wheelhouse" = 0 ]; then
+    rm -f docker/inputs/wheels/*.whl  # a wheelhouse left from another build would stand in for the index
+fi
+if [ "$wheelhouse" = 1 ]; then
+    mkdir -p docker/inputs/wheels
+    constraints=()
+    [ -f docker/inputs/constraints.txt ] && constraints=(--constraint docker/inputs/constraints.txt)
+    "$python" docker/requirements.py pyproject.toml "$tensorflow" > docker/inputs/requirements.txt
+    # hatchling: tuner's build backend, which pip installs in its isolated build environment.
+    "$python" -m pip download --quiet --only-binary=:all: --dest docker/inputs/wheels \
+        "${constraints[@]}" --requirement docker/inputs/requirements.txt hatchling
+    echo "wheelhouse: $(ls docker/inputs/wheels | wc -l) wheels, $(du -sh docker/inputs/wheels | cut -f1), $(($(date +%s) - start)) s"
+fi
+
+# Without buildx, a current docker CLI refuses BuildKit: use the classic builder (this
+# Dockerfile needs nothing of BuildKit's).
+if ! docker buildx version >/dev/null 2>&1; then export DOCKER_BUILDKIT=0; fi
+args=(--file docker/Dockerfile --tag "$tag" --build-arg "TENSORFLOW=$tensorflow")
+[ -n "$base" ] && args+=(--build-arg "BASE=$base")
+built=$(date +%s)
+docker build "${args[@]}" .
+echo "built $tag in $(($(date +%s) - built)) s: $(docker image inspect --format '{{.Size}}' "$tag" | awk '{printf "%.0f MB", $1 / 1e6}')"
