@@ -75,7 +75,7 @@ def _input_spec(dataset: Any) -> dict[str, Any]:
     return {"kind": "array", "sample_shape": list(dataset.sample_shape), "dtype": str(np.asarray(X).dtype)}
 
 
-def _plain(values: Any) -> list[Any]:
+def _python_values(values: Any) -> list[Any]:
     return np.asarray(values).tolist()
 
 
@@ -98,13 +98,13 @@ def describe(estimator: Any, dataset: Any, target: str | Sequence[str] | None = 
     if task == "regression":  # the estimator trains on standardized targets and scales predictions back
         encoder = estimator.target_encoder_
         meta["target_scaling"] = {
-            "mean": _plain(np.atleast_1d(encoder.mean_)),
-            "scale": _plain(np.atleast_1d(encoder.scale_)),
+            "mean": _python_values(np.atleast_1d(encoder.mean_)),
+            "scale": _python_values(np.atleast_1d(encoder.scale_)),
         }
     elif task == "multilabel":
         meta["labels"] = names
     else:
-        meta["classes"] = _plain(estimator.classes_)
+        meta["classes"] = _python_values(estimator.classes_)
     meta["libraries"] = library_versions()
     return meta
 

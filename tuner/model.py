@@ -31,7 +31,7 @@ def _nesterov(lr: float, momentum: float) -> keras.optimizers.Optimizer:
     return keras.optimizers.SGD(learning_rate=lr, momentum=momentum, nesterov=True)
 
 
-def _plain(cls: type) -> Callable[[float, float], keras.optimizers.Optimizer]:
+def _without_momentum(cls: type) -> Callable[[float, float], keras.optimizers.Optimizer]:
     def make(lr: float, momentum: float) -> keras.optimizers.Optimizer:
         return cls(learning_rate=lr)
 
@@ -42,14 +42,14 @@ OPTIMIZERS: dict[str, Callable[[float, float], keras.optimizers.Optimizer]] = {
     "sgd": _sgd,
     "momentum": _momentum,
     "nesterov": _nesterov,
-    "adagrad": _plain(keras.optimizers.Adagrad),
-    "adadelta": _plain(keras.optimizers.Adadelta),
-    "rmsprop": _plain(keras.optimizers.RMSprop),
-    "adam": _plain(keras.optimizers.Adam),
-    "adamax": _plain(keras.optimizers.Adamax),
-    "nadam": _plain(keras.optimizers.Nadam),
-    "adamw": _plain(keras.optimizers.AdamW),
-    "lion": _plain(keras.optimizers.Lion),
+    "adagrad": _without_momentum(keras.optimizers.Adagrad),
+    "adadelta": _without_momentum(keras.optimizers.Adadelta),
+    "rmsprop": _without_momentum(keras.optimizers.RMSprop),
+    "adam": _without_momentum(keras.optimizers.Adam),
+    "adamax": _without_momentum(keras.optimizers.Adamax),
+    "nadam": _without_momentum(keras.optimizers.Nadam),
+    "adamw": _without_momentum(keras.optimizers.AdamW),
+    "lion": _without_momentum(keras.optimizers.Lion),
 }
 
 

@@ -16,6 +16,7 @@ every mistake it can before anything is written.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import sys
 from collections.abc import Iterator
 
@@ -24,7 +25,7 @@ from tuner.context import Inputs, SearchContext, load_inputs, search_name
 from tuner.engines import make_engine
 from tuner.engines.base import Engine
 from tuner.engines.optuna.pool import WorkerPool
-from tuner.errors import first_line
+from tuner.errors import TunerError, first_line
 from tuner.finish import candidates, choose, summarize
 from tuner.reachability import check_reachable, check_registry
 from tuner.records import EngineResult, SearchResult
@@ -53,6 +54,11 @@ def check_inputs(config: SearchConfig, engine: Engine, inputs: Inputs) -> None:
     check_reachable(resolve_tracking_uri(config.tracking_uri))  # in seconds, not after retries
     if config.register:
         check_registry(resolve_tracking_uri(config.tracking_uri))
+    if config.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise TunerError(
+            "--tensorboard needs the tensorboard package: pip install 'tuner-hpo[tensorboard]' "
+            "(or pip install tensorboard)"
+        )
 
 
 @contextlib.contextmanager
