@@ -50,16 +50,9 @@ def target_names(target: str | Sequence[str] | None, y: np.ndarray, default: str
 
 def library_versions() -> dict[str, str]:
     """Installed versions of the libraries a model folder needs to load (and Python's)."""
-    import platform
-    from importlib import metadata
+    from tuner.versions import library_versions as installed
 
-    versions = {"python": platform.python_version()}
-    for lib in LIBRARIES:
-        try:
-            versions[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
+    return installed(LIBRARIES)
 
 
 def _input_spec(dataset: Any) -> dict[str, Any]:

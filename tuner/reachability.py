@@ -66,8 +66,7 @@ def _check_signed_in(tracking_uri: str) -> None:
     credentials with 401, and a user without permission with 403: say so at start, in one line."""
     import requests
 
-    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
-    auth = (user, os.environ.get("MLFLOW_TRACKING_PASSWORD", "")) if user else None
+    user, auth = _credentials()
     url = tracking_uri.rstrip("/") + "/api/2.0/mlflow/experiments/search"
     try:
         answer = requests.get(url, params={"max_results": 1}, auth=auth, timeout=REACHABLE_TIMEOUT_SECONDS)
@@ -97,8 +96,7 @@ def check_registry(tracking_uri: str) -> None:
         return
     import requests
 
-    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
-    auth = (user, os.environ.get("MLFLOW_TRACKING_PASSWORD", "")) if user else None
+    _, auth = _credentials()
     url = tracking_uri.rstrip("/") + "/api/2.0/mlflow/registered-models/search"
     try:
         answer = requests.get(url, params={"max_results": 1}, auth=auth, timeout=REACHABLE_TIMEOUT_SECONDS)
@@ -109,3 +107,9 @@ def check_registry(tracking_uri: str) -> None:
             f"--register: the tracking server {redact(tracking_uri)} offers no model registry "
             f"({answer.status_code}); drop --register, or use a server with a database backend"
         )
+
+
+def _credentials() -> tuple[str | None, tuple[str, str] | None]:
+    """The user MLflow's client signs in as (``$MLFLOW_TRACKING_USERNAME``/``PASSWORD``), if any."""
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    return user, (user, os.environ.get("MLFLOW_TRACKING_PASSWORD", "")) if user else None

@@ -7,26 +7,19 @@ the space file is an artifact. The trials are its children.
 
 from __future__ import annotations
 
-import platform
 from datetime import UTC, datetime
-from importlib import metadata
 from typing import Any
 
 from tuner.config import SearchConfig
 from tuner.context import Inputs
 from tuner.tracking import DATASET_TAG, DESCRIPTION_TAG, ENGINE_TAG, RunTarget, client_for, log_tags
+from tuner.versions import library_versions as installed_versions
 
 LIBRARIES = ("tensorflow", "keras", "scikeras", "scikit-learn", "optuna", "mlflow", "numpy", "pandas")
 
 
 def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for lib in LIBRARIES:
-        try:
-            versions[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            pass
-    return versions
+    return installed_versions(LIBRARIES)
 
 
 def timestamp() -> str:
