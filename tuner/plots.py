@@ -81,7 +81,7 @@ def publish_search_artifacts(
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, not {direction!r}")
     client = client_for(tracking_uri)
-    runs = fetch_search_runs(client, search_run_id)
+    runs = fetch_search_runs(tracking_uri, search_run_id)
     written = log_trials_table(client, runs, trials)
     if plots:
         written += log_pictures(SearchView(trials, direction, metric, engine, client, runs))

@@ -28,7 +28,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from tuner.records import TrialRecord
-from tuner.tracking import KIND_TAG, SEARCH_TAG
+from tuner.tracking import KIND_TAG, client_for
 
 TABLE_JSON, TABLE_CSV = "trials.json", "trials.csv"
 LOGGED_ARTIFACTS_TAG = "mlflow.loggedArtifacts"  # how MLflow marks an artifact as a table
@@ -78,20 +78,13 @@ def _by_start(runs: list[Run]) -> list[Run]:
     return sorted(runs, key=lambda r: (r.info.start_time or 0, r.info.run_name or "", r.info.run_id))
 
 
-def fetch_search_runs(client: MlflowClient, search_run_id: str) -> SearchRuns:
-    """The search's parent run and every run that carries its id (one call per 10,000 runs)."""
+def fetch_search_runs(tracking_uri: str, search_run_id: str) -> SearchRuns:
+    """The search's parent run and every run that carries its id."""
+    from tuner.results import runs_of_search
+
+    client = client_for(tracking_uri)
     parent = client.get_run(search_run_id)
-    query = f"tags.`{SEARCH_TAG}` = '{search_run_id}'"
-    found: list[Run] = []
-    token = None
-    while True:
-        page = client.search_runs(
-            [parent.info.experiment_id], filter_string=query, max_results=PAGE, page_token=token
-        )
-        found.extend(page)
-        token = page.token
-        if not token:
-            break
+    found = runs_of_search(tracking_uri, parent)
     folds: dict[str, list[Run]] = {}
     for run in _by_start(found):
         if run.data.tags.get(KIND_TAG) == "fold" and PARENT_TAG in run.data.tags:
