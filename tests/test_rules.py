@@ -22,7 +22,9 @@ from tuner.choices import ENGINES, PRUNERS, SAMPLERS
 from tuner.config import SearchConfig, launch_settings, resumable_settings
 from tuner.engines import ENGINE_CLASSES
 from tuner.engines.optuna import factories
+from tuner.engines.optuna.lost import UNCLAIMED_REASON, fail_trials_of_gone_workers
 from tuner.engines.optuna.record import FORMAT, FORMAT_ATTR, REASON_ATTR, StudyRecord
+from tuner.engines.optuna.retrying import RETRY_ENV
 from tuner.engines.optuna.study import sampler_seed
 from tuner.engines.optuna.supervisor import _check_failures, _failure_streak
 from tuner.engines.optuna.worker_registry import worker_gone, workers_seen
@@ -143,6 +145,20 @@ def test_a_worker_elsewhere_is_lost_after_three_silent_intervals_and_gone_once_e
     assert worker_gone("far:2:b", seen["far:2:b"]).startswith("stopped sending heartbeats (last at ")
     assert worker_gone("far:3:c", seen["far:3:c"]) == "exited"
     assert worker_gone("far:4:d", None) is None  # no record yet: the benefit of the doubt
+
+
+def test_a_trial_no_worker_claimed_is_lost_once_the_storage_retry_budget_has_passed(monkeypatch):
+    """Its creator lost the storage between creating it and naming itself on it."""
+    monkeypatch.setenv(RETRY_ENV, "20")
+    study = optuna.create_study()
+    now = dt.datetime.now()
+    for started in (now - dt.timedelta(seconds=21), now - dt.timedelta(seconds=5)):
+        trial = optuna.trial.create_trial(state=State.RUNNING)
+        trial.datetime_start = started
+        study.add_trial(trial)
+    assert fail_trials_of_gone_workers(study) == [0]
+    assert [t.state for t in study.trials] == [State.FAIL, State.RUNNING]
+    assert study.trials[0].user_attrs[REASON_ATTR] == UNCLAIMED_REASON
 
 
 # --- failure streaks ----------------------------------------------------------------------------

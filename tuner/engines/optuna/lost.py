@@ -3,8 +3,11 @@
 One rule for every storage. Which worker is gone is told by its process on this
 host, by the worker registry's heartbeats elsewhere (any storage, the journal file
 included; :mod:`tuner.engines.optuna.worker_registry`), and by Optuna's own
-heartbeat on RDB storages (:func:`retry_stale_trial`). A trial whose parameters kill
-worker after worker (the out-of-memory killer) is retried at most ``MAX_RETRIES`` times.
+heartbeat on RDB storages (:func:`retry_stale_trial`). A trial no worker claimed
+(its creator lost the storage between creating it and naming itself on it) is lost
+once the storage retry budget has passed since it started: by then its creator has
+named itself or given up. A trial whose parameters kill worker after worker (the
+out-of-memory killer) is retried at most ``MAX_RETRIES`` times.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from datetime import datetime, timedelta
 
 import optuna
 
 from tuner.engines.optuna.record import REASON_ATTR, REQUEUED_ATTR, RETRIES_ATTR, StudyRecord, is_tuners
+from tuner.engines.optuna.retrying import retry_budget
 from tuner.engines.optuna.worker_registry import worker_gone, workers_seen
 from tuner.errors import first_line
 from tuner.optuna_internals import fail_trial
@@ -25,6 +30,7 @@ from tuner.tracking import FAILED, WORKER_ATTR, close_run, close_trial_runs, ope
 MAX_RETRIES = 3  # a trial whose worker died is retried this many times
 STALE_REASON = "its worker stopped sending heartbeats (killed, preempted or cut off); retried"
 LOST_REASON = "ended without a result: its worker died or was cut off"
+UNCLAIMED_REASON = "no worker claimed it: its worker lost the storage as it started the trial"
 
 
 def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial | optuna.Trial) -> bool:
@@ -107,16 +113,33 @@ def fail_trials_of_gone_workers(study: optuna.Study) -> list[int]:
     """Fail and re-queue the running trials whose worker is gone; never a live worker's.
 
     For any storage, the journal file included: a worker on this host is gone when
-    its process is; elsewhere, when its record in the study stopped beating.
+    its process is; elsewhere, when its record in the study stopped beating. A trial
+    no worker has claimed is gone once the storage retry budget has passed since it
+    started (:func:`_unclaimed_too_long`).
     """
     records = {w["id"]: w for w in workers_seen(study.user_attrs)}
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         worker = trial.user_attrs.get(WORKER_ATTR)
-        why = worker and worker_gone(worker, records.get(worker))
-        if why and fail_lost_trial(study, trial, f"worker {worker} {why}") is not None:
+        if worker:
+            why = worker_gone(worker, records.get(worker))
+            reason = f"worker {worker} {why}" if why else None
+        else:
+            reason = UNCLAIMED_REASON if _unclaimed_too_long(trial) else None
+        if reason and fail_lost_trial(study, trial, reason) is not None:
             failed.append(trial.number)
     return failed
+
+
+def _unclaimed_too_long(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether ``trial`` started longer ago than a worker may spend retrying to claim it.
+
+    A worker names itself on its trial first thing; only a storage outage delays that,
+    and a worker gives up after the retry budget (the cluster's workers share it).
+    ``datetime_start`` is the creator's clock: hosts are assumed in time (NTP).
+    """
+    started = trial.datetime_start
+    return started is not None and datetime.now() - started > timedelta(seconds=retry_budget())
 
 
 def fail_stale_trials(study: optuna.Study) -> None:
