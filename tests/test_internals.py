@@ -1,4 +1,5 @@
-"""The private names tuner relies on in scikeras, Optuna and concurrent.futures still exist and still work.
+"""The private names tuner relies on in scikeras, Optuna and the standard library's process
+pools still exist and still work.
 
 Each test fails when a library moves, renames or re-signs what ``tuner.scikeras_internals``,
 ``tuner.optuna_internals`` or ``tuner.futures_internals`` reaches into. (TensorFlow's are in
@@ -16,6 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import optuna
+import psutil
 import pytest
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
@@ -23,7 +25,8 @@ from scikeras.wrappers import BaseWrapper
 
 import tuner.estimator
 from tuner.estimator import TunerClassifier, TunerRegressor, _TrialMixin, estimator_params, make_estimator
-from tuner.futures_internals import executor_process
+from tuner.forkserver import start_early, start_method, worker_context
+from tuner.futures_internals import executor_process, forkserver_pid
 from tuner.optuna_internals import RDB_PRIVATE_CALLS, fail_trial, study_storage, trial_id
 from tuner.scikeras_internals import OVERRIDDEN_HOOKS, fit_callbacks, fit_seed, validate_features
 from tuner.tf_env import keras
@@ -194,3 +197,15 @@ def test_executor_process_is_the_live_worker_of_a_one_process_executor_and_keeps
         os.kill(process.pid, signal.SIGKILL)
         process.join(30)
         assert process.exitcode == -signal.SIGKILL  # what "worker died (signal 9)" is made of
+
+
+@pytest.mark.slow  # a real fork server importing TensorFlow
+def test_forkserver_pid_is_the_running_fork_server_that_forks_our_workers():
+    if start_method() != "forkserver":
+        pytest.skip("GPUs are visible here: workers are spawned, there is no fork server")
+    start_early()
+    pid = forkserver_pid()
+    assert pid is not None and psutil.Process(pid).ppid() == os.getpid()
+    with ProcessPoolExecutor(1, worker_context()) as executor:
+        worker = executor.submit(os.getppid).result(timeout=120)
+    assert worker == pid  # forked by the server, not by this process

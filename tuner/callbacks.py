@@ -69,6 +69,10 @@ class EpochClock(keras.callbacks.Callback):
         self.logger = logger
         self.epochs: list[float] = []
         self._started = 0.0
+        self.began_at = 0.0  # wall clock as the fit's first step began: the search's start-up ends there
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.began_at = time.time()
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._started = time.perf_counter()

@@ -156,9 +156,9 @@ def run_worker(
     config.n_jobs = n_jobs
     seed = sampler_seed(setup.config.seed, study, unique=True)  # workers elsewhere sample their own points
     engine = OptunaEngine(config, storage=study_storage(study), total=total, seed=seed, report=report)
-    with worker_pool(engine) as pool:
-        progress = SearchProgress("trials", None, "", enabled=False)
-        ran = work(engine, build_context(config, setup.search_run, progress, inputs), pool)
+    ctx = build_context(config, setup.search_run, SearchProgress("trials", None, "", enabled=False), inputs)
+    with worker_pool(engine) as pool:  # forked once the fork server's imports are done
+        ran = work(engine, ctx, pool)
     echo(f"worker done: it ran {ran} trial(s); the study has {_finished(study)} finished of {total}")
     if finish_after:
         _finish_if_last(study, storage_url, n_jobs, tracking_uri, echo)
@@ -300,9 +300,9 @@ def finish_study(
         config = replace(setup.config, study=study_name, storage=storage_url, n_jobs=n_jobs)
         config.register = register or config.register
         engine = OptunaEngine(config, storage=study_storage(study))
-        with worker_pool(engine) as pool:
-            progress = SearchProgress("trials", None, "", enabled=False)
-            ctx = build_context(config, setup.search_run, progress, inputs)
+        progress = SearchProgress("trials", None, "", enabled=False)
+        ctx = build_context(config, setup.search_run, progress, inputs)
+        with worker_pool(engine) as pool:  # forked once the fork server's imports are done
             with recorded_run(setup.search_run, run_id=setup.search_run.search_run_id) as run:
                 result = finish(ctx, engine, pool, run, clock)
         result.storage = redact(storage_url)

@@ -234,6 +234,7 @@ class _TrialMixin:
                 self.timing_ = {**clock.split(), "fit_s": summary["duration_s"]}
                 if run:
                     run.metrics.update({**summary, **self.timing_})
+                self.timing_["began_at"] = clock.began_at  # a time of day: not a metric
             if run:
                 run.metrics["val_score"] = self.val_score_
                 self._log_weights(run)

@@ -24,13 +24,15 @@ def run_search(config: SearchConfig) -> SearchResult:
     """Run one search and return its result; raise TunerError for the user's mistakes."""
     clock = PhaseClock()
     with clock.phase("data"):
-        engine, inputs = prepare(config)  # first: most mistakes show here, before any worker starts
-    with worker_pool(engine) as pool:  # workers import TensorFlow while the rest sets up
-        search_run = create(config, engine, inputs)
-        with recorded_run(search_run, run_id=search_run.search_run_id) as run:
-            metric = inputs.metric.name
-            with SearchProgress(engine.unit, engine.total(), metric, config.show_progress) as progress:
-                ctx = build_context(config, search_run, progress, inputs)
+        # First: most mistakes show here. It starts the workers' fork server, whose TensorFlow
+        # import overlaps all that follows until the workers are forked (tuner.forkserver).
+        engine, inputs = prepare(config)
+    search_run = create(config, engine, inputs)
+    with recorded_run(search_run, run_id=search_run.search_run_id) as run:
+        metric = inputs.metric.name
+        with SearchProgress(engine.unit, engine.total(), metric, config.show_progress) as progress:
+            ctx = build_context(config, search_run, progress, inputs)
+            with worker_pool(engine) as pool:  # stopped first when the search is interrupted
                 clock.mark("startup")
                 with clock.phase("trials"):
                     work(engine, ctx, pool)

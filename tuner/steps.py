@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import sys
+import threading
 from collections.abc import Iterator
 
 from tuner.config import SearchConfig
@@ -27,6 +28,7 @@ from tuner.engines.base import Engine
 from tuner.engines.optuna.pool import WorkerPool
 from tuner.errors import TunerError, first_line
 from tuner.finish import candidates, choose, summarize
+from tuner.forkserver import start_early
 from tuner.reachability import check_reachable, check_registry
 from tuner.records import EngineResult, SearchResult
 from tuner.search_run import children_of, open_search_run
@@ -42,6 +44,8 @@ def prepare(config: SearchConfig) -> tuple[Engine, Inputs]:
     """
     config.validate()
     engine = make_engine(config)
+    if engine.pool_size:
+        start_early()  # the workers' TensorFlow import overlaps the checks and the data (tuner.forkserver)
     inputs = engine.check(lambda: load_inputs(config))
     check_inputs(config, engine, inputs)
     return engine, inputs
@@ -118,6 +122,9 @@ def finish(
     """
     outcome = engine.outcome(ctx)
     with clock.phase("finish"):
+        # Drawn while the fits train: they need the trials only, and the pool's workers do the fits.
+        pictures = threading.Thread(target=publish_pictures, args=(ctx, outcome, search_run), daemon=True)
+        pictures.start()
         fits = engine.fits(ctx, pool)
         checked = candidates(outcome, ctx.metric, ctx.config.recheck if engine.rechecks else 1)
         if len(checked) > 1:
@@ -126,7 +133,7 @@ def finish(
             for candidate in checked:
                 candidate.scores = [next(scores) for _ in folds]
         final = fits.refit(choose(ctx.metric, checked), checked)
-        with clock.phase("plots"):
-            publish_pictures(ctx, outcome, search_run)
+        with clock.phase("plots"):  # what the pictures add: the wait for them once the fits are done
+            pictures.join()
     phases = clock.phases(outcome.trials, final.seconds)
     return summarize(ctx, outcome, final, search_run, phases, engine.workers)

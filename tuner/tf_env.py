@@ -10,12 +10,10 @@ Modules that need Keras import it from here, and modules that don't (the CLI's
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
-from collections.abc import Iterator
 
 from tuner.gpus import THREADS_ENV, claim_gpu
+from tuner.quiet import quiet_stderr_fd
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -23,25 +21,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # so that parallel trials share the cores instead of fighting over them. Unset: TensorFlow's default.
 
 
-@contextlib.contextmanager
-def _quiet_stderr_fd() -> Iterator[None]:
-    if os.environ.get("TUNER_TF_VERBOSE"):
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 claim_gpu()  # a worker process started by tuner sees one GPU of its machine's, round robin
-with _quiet_stderr_fd():
+with quiet_stderr_fd():
     import keras
     import tensorflow as tf
 

@@ -1,9 +1,10 @@
 """Where a search's time goes: its phases, reported in the result and read by the benchmarks.
 
 Wall-clock phases of the search process (start-up from the moment the process
-started, data, trials, finish) and, summed over every trial in every worker
-process, where the trials spent theirs (tracing each new model, training, MLflow
-logging, and the rest: building, storage and run bookkeeping).
+started, data, trials, finish; ``first_fit``: from the process's start to the first
+trial's first training step, in whichever worker) and, summed over every trial in
+every worker process, where the trials spent theirs (tracing each new model,
+training, MLflow logging, and the rest: building, storage and run bookkeeping).
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ class PhaseClock:
         out = dict(self.seconds)
         for part in TRIAL_PARTS:
             out[part.removesuffix("_s")] = sum(t.timing.get(part, 0.0) for t in trials)
+        # This process's trials only: a resumed study's earlier ones began before it started.
+        began = [b for t in trials if (b := t.timing.get("began_at", 0.0)) >= self.process_started]
+        if began:
+            out["first_fit"] = min(began) - self.process_started
         fits = sum(t.timing.get("fit_s", 0.0) for t in trials)
         out["trial_other"] = max(0.0, sum(t.duration_s or 0.0 for t in trials) - fits)
         out.update(final_seconds)

@@ -115,6 +115,9 @@ def study_finish(
     Once per study: a second finish started meanwhile waits for the first (or takes over
     if it crashed), and run again it prints the result it made.
     """
+    from tuner.forkserver import start_early
+
+    start_early()  # the re-check's and the refit's workers import TensorFlow while the study is read
     from tuner.cluster import finish_study
     from tuner.interrupts import handle_signals
 
@@ -196,6 +199,9 @@ def worker(
     spent, 2 on a mistake to fix, 130 when stopped (Ctrl-C, SIGTERM: its running trial
     goes back to the queue with the same parameters), 1 on a bug.
     """
+    from tuner.forkserver import start_early
+
+    start_early()  # the workers' TensorFlow import, while this process joins the study
     from tuner.cluster import run_worker
     from tuner.interrupts import handle_signals
 

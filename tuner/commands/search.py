@@ -24,6 +24,10 @@ def search(output: str, quiet: bool, **options: Any) -> None:
       tuner search --space mlp_regression --data diabetes --metric mae --pruner median
       tuner search --study my-study --resume --trials 10
     """
+    from tuner.forkserver import start_early
+
+    if options.get("engine") != "random":
+        start_early()  # the workers' TensorFlow import, while this process imports the rest and sets up
     from tuner.interrupts import handle_signals
     from tuner.search import SearchConfig, run_search
 

@@ -1,7 +1,8 @@
 """A pool of warm worker processes, each in an executor of its own, with a shared trial budget.
 
-The pool starts ``n_jobs`` processes at once, so they import TensorFlow while the
-caller loads its data and opens MLflow; the same warm processes then run every task
+The pool starts ``n_jobs`` processes at once, forked from a server that imported
+TensorFlow once while the caller loaded its data and opened MLflow (spawned fresh
+where GPUs are: :mod:`tuner.forkserver`); the same warm processes then run every task
 of a search (trials, re-check folds, the refit). Processes, not threads: Keras keeps
 global state per process. Each gets an equal share of the cores for TensorFlow's
 thread pools, so parallel trials do not fight over them. A process that dies is
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import multiprocessing
 import os
 import signal
 import sys
@@ -24,6 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from tuner import interrupts
+from tuner.forkserver import worker_context
 from tuner.futures_internals import executor_process
 from tuner.gpus import THREADS_ENV, assign, usable_cores, visible_gpus
 from tuner.tracking import worker_id
@@ -46,10 +47,14 @@ def take_ticket() -> bool:
         return True
 
 
-def _warm_up(threads: int, tickets: Any, gpus: list[str], index: int) -> None:
-    """Initializer of every worker process: its GPU, thread budget, signals, and the heavy imports."""
+def _warm_up(threads: int, tickets: Any, gpus: list[str], env: dict[str, str], cwd: str, index: int) -> None:
+    """Initializer of every worker process: the caller's environment and folder (a forked worker
+    has its fork server's), its GPU, thread budget, signals, and the heavy imports."""
     global _tickets
     _tickets = tickets
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
     if gpus:  # worker i (and its replacement) takes GPU i mod G
         os.environ["CUDA_VISIBLE_DEVICES"] = assign(index, gpus) or ""
     os.environ[THREADS_ENV] = str(threads)
@@ -71,8 +76,11 @@ class _Slot:
     """
 
     def __init__(self, index: int, warm_up: tuple):
-        spawn = multiprocessing.get_context("spawn")  # no inherited TensorFlow or locks
-        self.executor = ProcessPoolExecutor(1, spawn, initializer=_warm_up, initargs=(*warm_up, index))
+        # Forked from a server that imported TensorFlow (not from this process: no inherited
+        # runtime or locks), or spawned fresh where GPUs are (tuner.forkserver).
+        self.executor = ProcessPoolExecutor(
+            1, worker_context(), initializer=_warm_up, initargs=(*warm_up, index)
+        )
         self.executor.submit(_started)  # starts the process now, not at the first task
         self.process = executor_process(self.executor)  # its exit code, later
         self.worker_id = worker_id(self.process.pid)  # now: once it died, its start time is gone
@@ -98,8 +106,8 @@ class WorkerPool:
     def __init__(self, n_jobs: int):
         self.n_jobs = n_jobs
         threads = max(1, usable_cores() // n_jobs)
-        self.tickets = multiprocessing.get_context("spawn").Value("q", 0)
-        self._warm_up = (threads, self.tickets, visible_gpus())
+        self.tickets = worker_context().Value("q", 0)
+        self._warm_up = (threads, self.tickets, visible_gpus(), dict(os.environ), os.getcwd())
         self.slots = [_Slot(i, self._warm_up) for i in range(n_jobs)]
 
     def __enter__(self) -> WorkerPool:
