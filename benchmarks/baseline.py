@@ -106,7 +106,7 @@ def prepare(data: str, target: str | None, seed: int) -> dict[str, Any]:
     if ds.categorical_columns:  # one-hot categories, as a practitioner must; numeric tables as before
         encoder = ds.make_preprocessor().fit(ds.X_train)
         raw = {k: (encoder.transform(x), y) for k, (x, y) in raw.items()}
-    scaler = StandardScaler().fit(np.asarray(ds.X_train, dtype="float32"))
+    scaler = StandardScaler().fit(np.asarray(raw["train"][0], dtype="float32"))
     X = {k: scaler.transform(np.asarray(x, dtype="float32")).astype("float32") for k, (x, _) in raw.items()}
     if ds.task == "regression":
         mean, std = float(np.mean(ds.y_train)), float(np.std(ds.y_train))

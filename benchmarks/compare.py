@@ -379,7 +379,10 @@ def cell(summaries: dict[str, dict[str, Any]], contender: str) -> str:
 
 def report(records: list[dict[str, Any]]) -> None:
     runs = latest_successes(records)
-    failed = [r for r in records if not succeeded(r)]
+    redone = {(r["dataset"], r["seed"], r["contender"]) for r in runs}
+    failed = [
+        r for r in records if not succeeded(r) and (r["dataset"], r["seed"], r["contender"]) not in redone
+    ]
     datasets = [d for d in DATASETS if any(r["dataset"] == d for r in runs)]
     rows = []
     for dataset in datasets:
