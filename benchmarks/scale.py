@@ -18,7 +18,7 @@ and not with the number of copies tuner makes of it. Per size and task this prin
 Goals: throughput per worker >= 80 % of the plain fit's at 100,000 rows and above;
 peak RSS per worker <= 3 x the data's size + an idle worker's RSS.
 
-    python benchmarks/scale.py                      # all sizes, both tasks (~20 min on 2 cores)
+    python benchmarks/scale.py                      # all sizes, both tasks (about 6 min on 2 cores)
     python benchmarks/scale.py --sizes 10000 --tasks classification
 
 The tables are generated once (50 numeric features) into benchmarks/.data/ as .npz files.
