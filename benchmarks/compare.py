@@ -16,9 +16,10 @@ from the R datasets the `pydataset` package ships (the benchmark extra:
 both with categorical columns: benefits (Ecdat's Benefits, 4,877 rows, binary `ui`)
 and wages (Ecdat's Wages, 4,165 rows, regression on `lwage`) (5 seeds); and two
 generated ones, classification20k and friedman20k (3 seeds). Tables are written once
-as CSV files into benchmarks/.data/. Each seed gives its own split (tuner's --seed). Contenders, each a
-fresh process in a fresh temporary working directory (so tuner's ./mlruns is fresh),
-interleaved within a seed, the first one alternating from seed to seed:
+as CSV files into benchmarks/.data/. Each seed gives its own split (tuner's --seed).
+Contenders (all, or those --contenders names), each a fresh process in a fresh
+temporary working directory (so tuner's ./mlruns is fresh), interleaved within a seed,
+the first one alternating from seed to seed:
 
 - tuner:    `tuner search --data ... [--target target] --seed S --output json --quiet`
 - baseline: benchmarks/baseline.py (plain Keras + Optuna, fixed)
@@ -31,8 +32,9 @@ its phase timings and worker count. After each tuner run, side by side: the limi
 (benchmarks/limit.py: one plain Keras fit of the returned network on the rows and for
 the epochs of its refit, in a warm process) and a bare `import tensorflow` in a fresh
 process; the report prints search / limit, start-up (launch to the first trial's fit)
-beside that import, and the finish's share of the wall time. Each run is appended as one JSON line to --out as
-soon as it ends; a failed run is recorded with the tail of its stderr.
+beside that import, and the finish's share of the wall time. Each run is appended as
+one JSON line to --out as soon as it ends; a failed run is recorded with the tail of
+its stderr.
 """
 
 from __future__ import annotations
