@@ -176,8 +176,8 @@ def test_a_sigkilled_worker_trial_is_failed_and_retried(tracking_server, databas
     victim = None
     while victim is None:
         for t in trials_of(database, "kill"):
-            if t.state == optuna.trial.TrialState.RUNNING and "tuner.worker" in t.user_attrs and t.params:
-                victim = t  # claimed and its parameters drawn (a worker names itself first)
+            if t.state == optuna.trial.TrialState.RUNNING and t.intermediate_values:
+                victim = t  # training (an epoch reported): claimed, and all its parameters drawn
         time.sleep(0.2)
     pid = int(victim.user_attrs["tuner.worker"].split(":")[1])
     owner = next(w for w in workers if os.getpgid(pid) == w.pid)  # the worker whose process runs it
