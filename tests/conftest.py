@@ -157,3 +157,20 @@ class PrivatePostgres:
         with contextlib.suppress(subprocess.CalledProcessError):
             self.stop()
         subprocess.run(["rm", "-rf", str(self.dir)], check=True)
+
+
+@pytest.fixture(scope="module")
+def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`mlflow server` on a free loopback port: backend in PostgreSQL, artifacts served from a folder."""
+    backend = new_database()
+    server = MlflowServer(
+        backend.replace("postgresql", "postgresql+psycopg", 1),
+        tmp_path_factory.mktemp("artifacts"),
+        tmp_path_factory.mktemp("server") / "server.log",
+    )
+    try:
+        server.start()
+        yield server.url
+    finally:
+        server.stop()
+        drop_database(backend)

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -22,7 +21,6 @@ import numpy as np
 import optuna
 import pytest
 from click.testing import CliRunner
-from conftest import MlflowServer, drop_database, new_database
 from mlflow.tracking import MlflowClient
 from sklearn.datasets import load_digits
 
@@ -54,23 +52,6 @@ STUDY = [
 
 def with_password(url: str) -> str:
     return url.replace("postgres@", f"postgres:{PASSWORD}@", 1)
-
-
-@pytest.fixture(scope="module")
-def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`mlflow server` on a free loopback port: backend in PostgreSQL, artifacts served from a folder."""
-    backend = new_database()
-    server = MlflowServer(
-        backend.replace("postgresql", "postgresql+psycopg", 1),
-        tmp_path_factory.mktemp("artifacts"),
-        tmp_path_factory.mktemp("server") / "server.log",
-    )
-    try:
-        server.start()
-        yield server.url
-    finally:
-        server.stop()
-        drop_database(backend)
 
 
 def tuner_env(storage: str, tracking: str) -> dict[str, str]:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import optuna
 import pytest
-from conftest import MlflowServer, drop_database, new_database
 from infra import REPO, SlurmCluster, Timings, temporary_folder, wait_until
 from mlflow.tracking import MlflowClient
 
@@ -48,22 +47,6 @@ def slurm() -> Iterator[SlurmCluster]:
             yield cluster
         finally:
             cluster.stop()
-
-
-@pytest.fixture(scope="module")
-def tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    backend = new_database()
-    server = MlflowServer(
-        backend.replace("postgresql", "postgresql+psycopg", 1),
-        tmp_path_factory.mktemp("artifacts"),
-        tmp_path_factory.mktemp("server") / "server.log",
-    )
-    try:
-        server.start()
-        yield server.url
-    finally:
-        server.stop()
-        drop_database(backend)
 
 
 def submit(slurm: SlurmCluster, workdir: Path, storage: str, tracking: str, *create: str) -> dict[str, str]:
@@ -115,9 +98,11 @@ def check_finished(client: MlflowClient, parent: str) -> None:
     assert any(m.source_run_id == parent for m in models), "the finish logged no model"
 
 
-def test_an_array_of_two_workers_and_the_dependent_finish(slurm, tracking, database, tmp_path, timings):
+def test_an_array_of_two_workers_and_the_dependent_finish(
+    slurm, tracking_server, database, tmp_path, timings
+):
     start = time.monotonic()
-    job = submit(slurm, tmp_path, database, tracking, *TINY)
+    job = submit(slurm, tmp_path, database, tracking_server, *TINY)
     finish = wait_for_job(slurm, job["finish"], tmp_path)
     timings.record("slurm: sbatch to finished study (2 tasks, 4 tiny trials)", time.monotonic() - start)
     log = outputs(tmp_path)
@@ -133,7 +118,7 @@ def test_an_array_of_two_workers_and_the_dependent_finish(slurm, tracking, datab
     params = [tuple(sorted(t.params.items())) for t in finished]
     assert len(set(params)) == len(params), "two workers sampled the same point"
 
-    client = MlflowClient(tracking)
+    client = MlflowClient(tracking_server)
     parent = parent_of(study)
     runs = trial_runs(client, parent)
     assert set(runs) == {t.number for t in trials}  # every trial a child of the one parent run
@@ -143,10 +128,10 @@ def test_an_array_of_two_workers_and_the_dependent_finish(slurm, tracking, datab
 
 
 def test_scancel_of_a_running_task_requeues_its_trial_and_the_finish_still_runs(
-    slurm, tracking, database, tmp_path, timings
+    slurm, tracking_server, database, tmp_path, timings
 ):
     slow = [*TINY, "--epochs", "400", "--patience", "400", "--pruner", "none", "--trials", "2"]
-    job = submit(slurm, tmp_path, database, tracking, *slow)
+    job = submit(slurm, tmp_path, database, tracking_server, *slow)
 
     def a_running_trial() -> optuna.trial.FrozenTrial | None:
         if job["study"] not in optuna.get_all_study_names(database):
@@ -189,7 +174,7 @@ def test_scancel_of_a_running_task_requeues_its_trial_and_the_finish_still_runs(
     assert retry.params == stopped.params and retry.state in FINISHED  # queued, then run by the other task
     assert len([t for t in study.trials if t.state in FINISHED]) >= 2
 
-    client = MlflowClient(tracking)
+    client = MlflowClient(tracking_server)
     parent = parent_of(study)
     run = trial_runs(client, parent)[victim.number]
     assert run.info.status == "FAILED" and run.data.tags["tuner.reason"].startswith("interrupted")
