@@ -21,7 +21,10 @@ python3 -m venv "$work/venv"
 cd "$work"  # away from the source tree: only the installed wheel can answer
 "$work/venv/bin/tuner" --help > /dev/null
 "$work/venv/bin/tuner" --version
-"$work/venv/bin/tuner" spaces | grep -q mlp_quick
+# Not `tuner spaces | grep -q`: grep leaves at the first match, tuner's next write meets a closed
+# pipe and exits 1 (click's rule for EPIPE), which pipefail turns into a failed stage.
+"$work/venv/bin/tuner" spaces > "$work/spaces.txt"
+grep -q mlp_quick "$work/spaces.txt"
 "$work/venv/bin/tuner" search --data iris --space mlp_quick --trials 1 --epochs 2 --recheck 1 --n-jobs 1 \
     --quiet --output json > "$work/result.json"
 "$work/venv/bin/python" - "$work/result.json" <<'PY'
