@@ -59,6 +59,23 @@ def test_every_optimizer_builds_and_trains_one_epoch(optimizer):
     assert np.isfinite(model.evaluate(X, y, verbose=0)[0])
 
 
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+def test_a_new_model_traces_its_train_step_once(optimizer):
+    # Python runs train_step only while tracing it. Optimizer slots created inside the first
+    # trace made TensorFlow trace it twice: half of every trial's first epoch.
+    model = build_model(2, 8, 1e-2, optimizer, task="multiclass", input_shape=(5,), n_outputs=3)
+    traces, train_step = [], model.train_step
+
+    def counted(data):
+        traces.append(1)
+        return train_step(data)
+
+    model.train_step = counted
+    X, y = _data("multiclass")
+    model.fit(X, y, batch_size=16, epochs=2, verbose=0)
+    assert len(traces) == 1
+
+
 def test_optimizer_variants_are_configured():
     assert build_model(optimizer="momentum").optimizer.momentum == pytest.approx(0.9)
     assert build_model(optimizer="nesterov").optimizer.nesterov is True
