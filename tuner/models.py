@@ -52,6 +52,20 @@ def model_requirements() -> list[str]:
     return pinned
 
 
+def warm_up_logging() -> None:
+    """Pay ahead what logging a model first costs in a process: skops' import (about 1 s) and
+    MLflow's index of installed packages, built once per process to check the pinned
+    requirements (about 1 s). Never fatal: a warm-up that fails leaves the costs where they were.
+    """
+    try:
+        import skops.io  # noqa: F401
+        from mlflow.utils.requirements_utils import warn_dependency_requirement_mismatches
+
+        warn_dependency_requirement_mismatches(model_requirements())  # private to MLflow: guarded
+    except Exception:  # noqa: BLE001, S110 - only a head start: log_model pays what is left
+        pass
+
+
 def example_frame(X: Any) -> pd.DataFrame:
     """Raw rows as the model's input frame: a table as it is, arrays flattened to columns x0, x1, ..."""
     if isinstance(X, pd.DataFrame):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import time
 import warnings
 from collections import Counter
@@ -39,6 +40,7 @@ from tuner.errors import TunerError, first_line
 from tuner.failures import TrackingUnavailable, is_our_bug, is_unreachable
 from tuner.finish import Candidate, FinalModel, recheck_fold, refit_and_log
 from tuner.interrupts import failure_reason, stop_requested
+from tuner.models import warm_up_logging
 from tuner.progress import SearchProgress
 from tuner.reachability import check_reachable
 from tuner.redact import redact, scrub
@@ -142,6 +144,9 @@ def work(task: WorkerTask) -> int:
                 beacon.trial_started()
                 optimize(ctx, study, 1, None)
                 started += 1
+        # Out of trials: the finish may come next, and this worker may refit and log the model.
+        # The first to run out has a core to itself while the others train their last trials.
+        threading.Thread(target=warm_up_logging, name="warm-up-logging").start()
         return started
 
 
