@@ -1,8 +1,8 @@
-"""The private names tuner relies on in scikeras, Optuna and the standard library's process
-pools still exist and still work.
+"""The private names tuner relies on in scikeras, Optuna, MLflow and the standard library's
+process pools still exist and still work.
 
 Each test fails when a library moves, renames or re-signs what ``tuner.scikeras_internals``,
-``tuner.optuna_internals`` or ``tuner.futures_internals`` reaches into. (TensorFlow's are in
+``tuner.optuna_internals``, ``tuner.mlflow_internals`` or ``tuner.futures_internals`` reaches into. (TensorFlow's are in
 tests/test_tf_internals.py.)
 """
 
@@ -27,6 +27,7 @@ import tuner.estimator
 from tuner.estimator import TunerClassifier, TunerRegressor, _TrialMixin, estimator_params, make_estimator
 from tuner.forkserver import start_early, start_method, worker_context
 from tuner.futures_internals import executor_process, forkserver_pid
+from tuner.mlflow_internals import check_requirements
 from tuner.optuna_internals import RDB_PRIVATE_CALLS, fail_trial, study_storage, trial_id
 from tuner.scikeras_internals import OVERRIDDEN_HOOKS, fit_callbacks, fit_seed, validate_features
 from tuner.tf_env import keras
@@ -209,3 +210,30 @@ def test_forkserver_pid_is_the_running_fork_server_that_forks_our_workers():
     with ProcessPoolExecutor(1, worker_context()) as executor:
         worker = executor.submit(os.getppid).result(timeout=120)
     assert worker == pid  # forked by the server, not by this process
+
+
+def test_the_requirement_check_we_warm_up_is_the_one_model_logging_calls():
+    import logging
+
+    import mlflow.utils.environment
+    import mlflow.utils.requirements_utils
+
+    from tuner.models import model_requirements
+
+    checked = mlflow.utils.requirements_utils.warn_dependency_requirement_mismatches
+    assert mlflow.utils.environment.warn_dependency_requirement_mismatches is checked
+    warnings: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: warnings.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger(checked.__module__)  # MLflow's loggers do not propagate to caplog
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)  # tuner quiets MLflow's
+    try:
+        check_requirements(model_requirements())  # pinned to what is installed: nothing to say
+        assert warnings == []
+        check_requirements(["numpy==0.0.1"])
+        assert any("numpy (current: " in w for w in warnings)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

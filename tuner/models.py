@@ -59,9 +59,10 @@ def warm_up_logging() -> None:
     """
     try:
         import skops.io  # noqa: F401
-        from mlflow.utils.requirements_utils import warn_dependency_requirement_mismatches
 
-        warn_dependency_requirement_mismatches(model_requirements())  # private to MLflow: guarded
+        from tuner.mlflow_internals import check_requirements
+
+        check_requirements(model_requirements())
     except Exception:  # noqa: BLE001, S110 - only a head start: log_model pays what is left
         pass
 
