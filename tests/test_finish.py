@@ -50,7 +50,13 @@ def test_the_best_trials_are_rechecked_and_the_winner_refitted_on_train_and_vali
             candidate["mean"]
         )
     query = f"tags.`tuner.search_run_id` = '{result['search_run_id']}' AND tags.`tuner.kind` = 'recheck'"
-    assert len(client.search_runs([result["experiment_id"]], filter_string=query)) == 4
+    rechecks = client.search_runs([result["experiment_id"]], filter_string=query)
+    assert len(rechecks) == 4
+    for run in rechecks:  # scored once at the end: a training curve, no validation curve
+        epochs = int(run.data.params["epochs"])
+        assert len(client.get_metric_history(run.info.run_id, "loss")) == epochs
+        assert client.get_metric_history(run.info.run_id, "val_loss") == []
+        assert 0 < run.data.metrics["val_score"] <= 1
 
     # The winner is the best mean, and the returned model trained on train + valid rows.
     winner = max(result["candidates"], key=lambda c: c["mean"])

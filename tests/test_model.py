@@ -8,6 +8,7 @@ import pytest
 from tuner import build_model
 from tuner.choices import OPTIMIZERS as OPTIMIZER_NAMES
 from tuner.errors import TunerError
+from tuner.estimator import make_estimator
 from tuner.model import OPTIMIZERS
 
 pytestmark = pytest.mark.slow  # real Keras training
@@ -74,6 +75,17 @@ def test_a_new_model_traces_its_train_step_once(optimizer):
     X, y = _data("multiclass")
     model.fit(X, y, batch_size=16, epochs=2, verbose=0)
     assert len(traces) == 1
+
+
+@pytest.mark.parametrize(("rows", "epochs", "per_call"), [(100, 5, 1), (2000, 10, 63)])
+def test_a_short_fit_runs_a_step_per_call_and_a_longer_one_an_epoch_per_call(rows, epochs, per_call):
+    # 4 steps x 5 epochs: a loop over the steps would cost more to trace than it saves;
+    # 63 steps (2000 rows at batch 32) x 10 epochs: one call per epoch.
+    X, y = _data("binary", n=rows)
+    estimator = make_estimator("binary", epochs=epochs, patience=None, validation_fraction=0.0)
+    estimator.fit(X, y)
+    assert estimator.model_.steps_per_execution == per_call
+    assert len(estimator.history_["loss"]) == epochs
 
 
 def test_optimizer_variants_are_configured():

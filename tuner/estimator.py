@@ -30,7 +30,6 @@ from tuner.tf_env import keras, tf  # first: it quiets TensorFlow before scikera
 import numpy as np
 import optuna
 from scikeras.utils.random_state import tensorflow_random_state
-from scikeras.utils.transformers import RegressorTargetEncoder
 from scikeras.wrappers import KerasClassifier, KerasRegressor
 from sklearn.exceptions import NotFittedError
 
@@ -44,9 +43,10 @@ from tuner.callbacks import (
 )
 from tuner.errors import TrialFailed
 from tuner.metrics import get_metric
-from tuner.model import build_model, predict
+from tuner.model import build_model, predict, steps_per_call
 from tuner.scikeras_internals import fit_callbacks, fit_seed, validate_features
 from tuner.space import FIT_PARAMS
+from tuner.targets import StandardizedTarget
 from tuner.tf_internals import forget_custom_gradients, restore_op_determinism
 from tuner.tracking import WORKER_ATTR, Run, RunTarget, recorded_run, worker_id
 
@@ -143,6 +143,7 @@ class _TrialMixin:
         run_target: RunTarget | None = None,
         pruning_trial: optuna.trial.BaseTrial | None = None,
         tensorboard_dir: str | None = None,
+        epoch_validation: bool = True,
         verbose: int = 0,
         **kwargs: Any,
     ):
@@ -154,6 +155,9 @@ class _TrialMixin:
         self.run_target = run_target
         self.pruning_trial = pruning_trial
         self.tensorboard_dir = tensorboard_dir  # the search's folder: each fit logs in a subfolder
+        # False: the validation rows are scored once, after the last epoch (a re-check fold needs
+        # no curve, early stop or pruning, and the per-epoch scoring is a third of its time)
+        self.epoch_validation = epoch_validation
 
     # scikeras calls this (with ``meta`` and the ``model__`` parameters) to build.
     def _keras_build_fn(self, meta: dict[str, Any], **params: Any) -> keras.Model:
@@ -169,7 +173,7 @@ class _TrialMixin:
             task=self.task,
             input_shape=meta["X_shape_"][1:],
             n_outputs=n_outputs,
-            steps_per_execution=self.steps_per_epoch_,  # one call into the graph per epoch
+            steps_per_execution=steps_per_call(self.steps_per_epoch_, self.epochs),
             **params,
         )
 
@@ -217,7 +221,7 @@ class _TrialMixin:
         with self._recorded_run(metric, fold_ids) as run:
             self.run_id_ = run.run_id if run else None  # set first: a caller finds a failed fit's run
             recorder, started = keras.callbacks.History(), time.perf_counter()
-            callbacks = self._callbacks(metric, recorder, run, valid is not None)
+            callbacks = self._callbacks(metric, recorder, run, valid is not None and self.epoch_validation)
             callbacks += self._tensorboard(fold_ids)
             try:
                 self._train(X, y, sample_weight, valid, callbacks)
@@ -330,7 +334,7 @@ class _TrialMixin:
         **kwargs: Any,
     ) -> None:
         valid, callbacks = self._trial_extras
-        if valid is not None:
+        if valid is not None and self.epoch_validation:
             encoded = (self.feature_encoder_.transform(valid[0]), self.target_encoder_.transform(valid[1]))
             callbacks = [ValidationScores(*encoded, self.task), *callbacks]
         seed = fit_seed(self)
@@ -357,28 +361,6 @@ class _TrialMixin:
             raise NotFittedError("Estimator needs to be fit before `predict` can be called")
         X = validate_features(self, X)
         return predict(self.model_, self.feature_encoder_.transform(X))
-
-
-class StandardizedTarget(RegressorTargetEncoder):
-    """Regression targets scaled to zero mean and unit variance for training.
-
-    Targets in the hundreds (diabetes) make SGD diverge at ordinary learning rates.
-    Predictions are scaled back, so scores are in the target's own units; the
-    per-epoch curves (loss, mse, mae) are in standardized units.
-    """
-
-    def fit(self, y: np.ndarray) -> StandardizedTarget:
-        super().fit(y)
-        values = np.asarray(y, dtype="float64")
-        self.mean_ = values.mean(axis=0)
-        self.scale_ = np.where(values.std(axis=0) > 0, values.std(axis=0), 1.0)
-        return self
-
-    def transform(self, y: np.ndarray) -> np.ndarray:
-        return (super().transform(y) - self.mean_) / self.scale_
-
-    def inverse_transform(self, y: np.ndarray) -> np.ndarray:
-        return super().inverse_transform(np.asarray(y) * self.scale_ + self.mean_)
 
 
 class TunerRegressor(_TrialMixin, KerasRegressor):

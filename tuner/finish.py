@@ -98,7 +98,7 @@ def recheck_fold(ctx: SearchContext, candidate: Candidate, fold: int) -> float:
     train, held_out = _fold_rows(ctx, X, y)[fold]
     search_run = ctx.search_run
     estimator = make_estimator(
-        **{**ctx.estimator_kwargs(), "epochs": candidate.epochs, "patience": None},
+        **{**ctx.estimator_kwargs(), "epochs": candidate.epochs, "patience": None, "epoch_validation": False},
         **estimator_params(candidate.params),
         random_state=ctx.config.seed + 1000 * fold + candidate.number,
         run_target=search_run.child(

@@ -168,3 +168,15 @@ def build_model(
     # half of every new model's first epoch (0.5 of 1.1 s for Adam on digits; see README).
     model.optimizer.build(model.trainable_variables)
     return model
+
+
+# Below this many planned training steps (epochs x steps per epoch), Keras runs one step per
+# call into the graph. Several steps per call trace a loop around the step, about 0.14 s more
+# per new model, and save about 0.57 ms a step (benchmarks/steps_per_call.py): the loop pays
+# from about 250 steps, and early stopping and pruning end many fits before their plan.
+SHORT_FIT_STEPS = 300
+
+
+def steps_per_call(steps_per_epoch: int, epochs: int) -> int:
+    """Training steps per call into the compiled graph: one epoch's, unless the whole fit is short."""
+    return 1 if steps_per_epoch * epochs < SHORT_FIT_STEPS else steps_per_epoch

@@ -159,4 +159,4 @@ class PoolFits:
         return self.pool.run_all(recheck_task, [(*self.study, c, k) for c, k in tasks])
 
     def refit(self, chosen: Candidate, checked: list[Candidate]) -> FinalModel:
-        return self.pool.run_all(refit_task, [(*self.study, chosen, checked)])[0]
+        return self.pool.run_all(refit_task, [(*self.study, chosen, checked)], warm_first=True)[0]

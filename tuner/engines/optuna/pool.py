@@ -36,6 +36,9 @@ STOP_GRACE_SECONDS = 30.0  # for an interrupted worker to close its MLflow run a
 # In a pool's worker: the trials the pool may still start, shared by all its workers, so
 # that each takes the next trial when it is free and none idles while another has a queue.
 _tickets: Any = None
+# In a pool's worker: which worker warms up model logging (-1: none yet), and its own index.
+_warmer: Any = None
+_index = -1
 
 
 def take_ticket() -> bool:
@@ -47,11 +50,27 @@ def take_ticket() -> bool:
         return True
 
 
-def _warm_up(threads: int, tickets: Any, gpus: list[str], env: dict[str, str], cwd: str, index: int) -> None:
+def claim_warm_up() -> bool:
+    """In a pool's worker: True for the first worker to ask, which then warms up model logging.
+
+    The first to run out of trials has a core to itself while the others train their last
+    trials; a second warm-up would only slow the re-check that starts when they end. The
+    refit, which logs the model, goes to the worker that warmed up (:meth:`WorkerPool.run_all`).
+    """
+    with _warmer.get_lock():
+        if _warmer.value >= 0:
+            return False
+        _warmer.value = _index
+        return True
+
+
+def _warm_up(
+    threads: int, tickets: Any, warmer: Any, gpus: list[str], env: dict[str, str], cwd: str, index: int
+) -> None:
     """Initializer of every worker process: the caller's environment and folder (a forked worker
     has its fork server's), its GPU, thread budget, signals, and the heavy imports."""
-    global _tickets
-    _tickets = tickets
+    global _tickets, _warmer, _index
+    _tickets, _warmer, _index = tickets, warmer, index
     os.environ.clear()
     os.environ.update(env)
     os.chdir(cwd)
@@ -107,7 +126,8 @@ class WorkerPool:
         self.n_jobs = n_jobs
         threads = max(1, usable_cores() // n_jobs)
         self.tickets = worker_context().Value("q", 0)
-        self._warm_up = (threads, self.tickets, visible_gpus(), dict(os.environ), os.getcwd())
+        self.warmer = worker_context().Value("i", -1)
+        self._warm_up = (threads, self.tickets, self.warmer, visible_gpus(), dict(os.environ), os.getcwd())
         self.slots = [_Slot(i, self._warm_up) for i in range(n_jobs)]
 
     def __enter__(self) -> WorkerPool:
@@ -127,14 +147,18 @@ class WorkerPool:
         self.slots[index].executor.shutdown(wait=False, cancel_futures=True)
         self.slots[index] = _Slot(index, self._warm_up)
 
-    def run_all(self, fn: Callable[..., Any], tasks: list[tuple]) -> list[Any]:
-        """``fn(*task)`` for every task, each worker taking the next when free; results in order."""
+    def run_all(self, fn: Callable[..., Any], tasks: list[tuple], *, warm_first: bool = False) -> list[Any]:
+        """``fn(*task)`` for every task, each worker taking the next when free; results in order.
+
+        ``warm_first``: an idle worker that warmed up model logging (:func:`claim_warm_up`) first.
+        """
         results: list[Any] = [None] * len(tasks)
         queue, deaths = list(enumerate(tasks)), Counter[int]()
         busy: dict[Future, tuple[int, int, tuple]] = {}  # future -> worker, task index, task
+        warm = self.warmer.value if warm_first else -1
         while queue or busy:
             idle = set(range(self.n_jobs)) - {worker for worker, _, _ in busy.values()}
-            for worker in sorted(idle)[: len(queue)]:
+            for worker in sorted(idle, key=lambda w: (w != warm, w))[: len(queue)]:
                 number, task = queue.pop(0)
                 busy[self.submit(worker, fn, *task)] = (worker, number, task)
             done, _ = wait(busy, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)

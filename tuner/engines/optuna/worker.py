@@ -25,7 +25,7 @@ import optuna
 from tuner import interrupts
 from tuner.context import Inputs, SearchContext, build_context, load_inputs
 from tuner.engines.optuna.lost import fail_stale_trials, fail_trials_of_gone_workers, requeue
-from tuner.engines.optuna.pool import take_ticket
+from tuner.engines.optuna.pool import claim_warm_up, take_ticket
 from tuner.engines.optuna.record import (
     BEST_EPOCH_ATTR,
     REASON_ATTR,
@@ -144,9 +144,10 @@ def work(task: WorkerTask) -> int:
                 beacon.trial_started()
                 optimize(ctx, study, 1, None)
                 started += 1
-        # Out of trials: the finish may come next, and this worker may refit and log the model.
-        # The first to run out has a core to itself while the others train their last trials.
-        threading.Thread(target=warm_up_logging, name="warm-up-logging").start()
+        # Out of trials: the finish may come next, and the first worker to run out refits and logs
+        # the model; it has a core to itself while the others train their last trials.
+        if claim_warm_up():
+            threading.Thread(target=warm_up_logging, name="warm-up-logging").start()
         return started
 
 
