@@ -56,9 +56,10 @@ class SearchContext:
     metric: Metric
     search_run: RunTarget  # the parent run; trial runs are its children
     preprocessor: Any  # fitted on the train split only; None for images
-    X_train: np.ndarray  # preprocessed
-    X_valid: np.ndarray
+    X_train: np.ndarray  # preprocessed; a view of X_train_valid
+    X_valid: np.ndarray  # preprocessed; a view of X_train_valid
     progress: SearchProgress
+    X_train_valid: np.ndarray  # both, in one array: what the re-check and the refit train on
 
     def estimator_kwargs(self) -> dict[str, Any]:
         """Estimator parameters shared by every trial of this search."""
@@ -96,6 +97,17 @@ def build_context(
     if preprocessor is not None:
         preprocessor.fit(ds.X_train)
     search_run = search_run.with_tags(**{ENGINE_TAG: config.engine, DATASET_TAG: ds.name})  # on every child
-    ctx = SearchContext(config, space, ds, metric, search_run, preprocessor, ds.X_train, ds.X_valid, progress)
-    ctx.X_train, ctx.X_valid = ctx.transform(ds.X_train), ctx.transform(ds.X_valid)
-    return ctx
+    transform = preprocessor.transform if preprocessor is not None else np.asarray
+    both, n_train = _one_array(transform(ds.X_train), transform(ds.X_valid)), len(ds.y_train)
+    return SearchContext(
+        config, space, ds, metric, search_run, preprocessor, both[:n_train], both[n_train:], progress, both
+    )
+
+
+def _one_array(first: Any, second: Any) -> np.ndarray:
+    """``first`` then ``second`` in one array, made once per process: the trials train on a view
+    of each part, and the re-check and the refit on the whole without another copy of the table."""
+    first, second = np.asarray(first), np.asarray(second)
+    both = np.empty((len(first) + len(second), *first.shape[1:]), dtype=np.result_type(first, second))
+    both[: len(first)], both[len(first) :] = first, second
+    return both

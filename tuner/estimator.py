@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tuner.tf_env import keras, tf  # first: it quiets TensorFlow before scikeras imports it
+from tuner.tf_env import keras  # first: it quiets TensorFlow before scikeras imports it
 
 # isort: split
 import numpy as np
@@ -49,6 +49,7 @@ from tuner.space import FIT_PARAMS
 from tuner.targets import StandardizedTarget
 from tuner.tf_internals import forget_custom_gradients, restore_op_determinism
 from tuner.tracking import WORKER_ATTR, Run, RunTarget, recorded_run, worker_id
+from tuner.training_data import training_data
 
 MODEL_PREFIX = "model__"
 DEFAULT_BATCH_SIZE = 32  # Keras' own default
@@ -61,17 +62,6 @@ EARLY_STOPPING_MONITOR = "val_loss"
 def release_memory() -> None:
     """Drop Keras' global state and collect garbage (Keras does), so memory stays flat across trials."""
     keras.backend.clear_session(free_memory=True)
-
-
-def training_data(X: np.ndarray, y: np.ndarray, sample_weight: Any, batch_size: int) -> Any:
-    """The training rows as an endless, reshuffled stream of batches.
-
-    With ``steps_per_epoch`` given, Keras keeps one iterator over it for the whole
-    fit; over plain arrays it builds a new input pipeline every epoch, which for a
-    small model costs about as much as the epoch itself.
-    """
-    rows = (X, y) if sample_weight is None else (X, y, sample_weight)
-    return tf.data.Dataset.from_tensor_slices(rows).shuffle(len(X)).batch(batch_size).repeat()
 
 
 def estimator_params(values: dict[str, Any]) -> dict[str, Any]:

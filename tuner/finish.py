@@ -75,9 +75,7 @@ def _candidate(trial: TrialRecord) -> Candidate:
 
 
 def _train_and_valid(ctx: SearchContext) -> tuple[Any, np.ndarray]:
-    return np.concatenate([ctx.X_train, ctx.X_valid]), np.concatenate(
-        [ctx.dataset.y_train, ctx.dataset.y_valid]
-    )
+    return ctx.X_train_valid, np.concatenate([ctx.dataset.y_train, ctx.dataset.y_valid])
 
 
 def _fold_rows(ctx: SearchContext, X: Any, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

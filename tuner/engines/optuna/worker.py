@@ -11,7 +11,6 @@ The same warm processes run the finish step's fits (:func:`recheck_task`, :func:
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
 import time
@@ -138,6 +137,7 @@ def work(task: WorkerTask) -> int:
     """Worker entry point: join the study and run trials while the budgets allow; return how many."""
     with interrupts.handle_signals(raise_at_once=False):  # stop at the next batch, not anywhere
         study, ctx = join(task.study, task.storage, task.sampler_seed, task.tracking_uri)
+        _contexts[(task.study, task.storage, task.tracking_uri)] = ctx  # the finish's, if it runs here
         started = 0
         with WorkerBeacon(study, ctx.config.heartbeat_interval) as beacon:
             while _study_wants_more(task, study) and _budget_allows(task):
@@ -235,13 +235,21 @@ def _outcome_of(exc: Exception, trial: optuna.Trial, study: optuna.Study, tracki
     return _TrialError(str(exc))
 
 
-@functools.lru_cache(maxsize=2)
-def _finish_context(study_name: str, storage_url: str, tracking_uri: str | None) -> SearchContext:
-    """The context the finish tasks share: joined once per worker, not once per task.
+# This worker's context by (study, storage, tracking URI): its trials' and its finish tasks'.
+_contexts: dict[tuple[str, str, str | None], SearchContext] = {}
 
-    A pool's workers live for one search, so the study cannot change under the cache.
+
+def _finish_context(study_name: str, storage_url: str, tracking_uri: str | None) -> SearchContext:
+    """The context the finish tasks share: the one this worker's trials used, else joined once.
+
+    Joining again would read and preprocess the data a second time beside what TensorFlow
+    kept from the trials: at 1M rows that was a worker's peak memory. A pool's workers
+    live for one search, so the study cannot change under the cache.
     """
-    return join(study_name, storage_url, tracking_uri=tracking_uri)[1]
+    key = (study_name, storage_url, tracking_uri)
+    if key not in _contexts:
+        _contexts[key] = join(study_name, storage_url, tracking_uri=tracking_uri)[1]
+    return _contexts[key]
 
 
 def recheck_task(
