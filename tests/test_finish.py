@@ -45,6 +45,10 @@ def test_the_best_trials_are_rechecked_and_the_winner_refitted_on_train_and_vali
     assert [c["number"] for c in result["candidates"]] == [t["number"] for t in complete[:2]]
     for candidate in result["candidates"]:
         assert len(candidate["scores"]) == 2
+        assert len(candidate["losses"]) == 2 and all(loss > 0 for loss in candidate["losses"])
+        assert parent.data.metrics[f"recheck.trial_{candidate['number']}.loss"] == pytest.approx(
+            np.mean(candidate["losses"])
+        )
         assert candidate["mean"] == pytest.approx(np.mean(candidate["scores"]))
         assert parent.data.metrics[f"recheck.trial_{candidate['number']}.mean"] == pytest.approx(
             candidate["mean"]
@@ -112,6 +116,7 @@ def test_validation_and_predictions_match_keras_own_evaluate_and_predict():
     keras_says = est.model_.evaluate(X_enc, y_enc, verbose=0, return_dict=True)
     assert est.history_["val_loss"][-1] == pytest.approx(keras_says["loss"], rel=1e-5)
     assert est.history_["val_accuracy"][-1] == pytest.approx(keras_says["accuracy"], rel=1e-6)
+    assert est.val_loss_ == pytest.approx(keras_says["loss"], rel=1e-5)  # what a re-check fold returns
     assert np.allclose(
         est.predict_proba(X_valid)[:, 1], est.model_.predict(X_enc, verbose=0).ravel(), atol=1e-6
     )

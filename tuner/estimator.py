@@ -297,7 +297,11 @@ class _TrialMixin:
             raise TrialFailed(f"training diverged: the loss became NaN or inf at epoch {len(losses)}")
         if valid is None:
             return None
-        score = metric.compute(valid[1], self.predict(valid[0]))
+        raw = self._predict_raw(valid[0])  # as scikeras' predict: raw outputs, then decoded
+        score = metric.compute(valid[1], self.target_encoder_.inverse_transform(raw))
+        # The loss there too, from the same outputs: smooth where the score moves a row at a time.
+        y_valid = self.target_encoder_.transform(valid[1])
+        self.val_loss_ = float(self.model_.compute_loss(y=y_valid, y_pred=raw, training=False))
         if not math.isfinite(score):
             raise TrialFailed(f"the validation {metric.name} is not a number")
         return score

@@ -38,10 +38,15 @@ class Candidate:
     epochs: int  # its best epoch in the search: how long the refit trains
     value: float  # its validation score in the search
     scores: list[float] = field(default_factory=list)  # one per fold
+    losses: list[float] = field(default_factory=list)  # the held-out loss, one per fold
 
     @property
     def mean(self) -> float:
         return float(np.mean(self.scores)) if self.scores else self.value
+
+    @property
+    def mean_loss(self) -> float | None:
+        return float(np.mean(self.losses)) if self.losses else None
 
     @property
     def std(self) -> float:
@@ -88,8 +93,8 @@ def _fold_rows(ctx: SearchContext, X: Any, y: np.ndarray) -> list[tuple[np.ndarr
     return list(splitter.split(X, y))
 
 
-def recheck_fold(ctx: SearchContext, candidate: Candidate, fold: int) -> float:
-    """The candidate trained on the other folds for its best epochs, scored on ``fold``."""
+def recheck_fold(ctx: SearchContext, candidate: Candidate, fold: int) -> tuple[float, float]:
+    """The candidate trained on the other folds for its best epochs: its score and loss on ``fold``."""
     from tuner.estimator import estimator_params, make_estimator
 
     X, y = _train_and_valid(ctx)
@@ -104,14 +109,14 @@ def recheck_fold(ctx: SearchContext, candidate: Candidate, fold: int) -> float:
         ),
     )
     estimator.fit(X[train], y[train], validation_data=(X[held_out], y[held_out]))
-    return float(estimator.val_score_)
+    return float(estimator.val_score_), estimator.val_loss_
 
 
 class Fits(Protocol):
     """Where the finish step's fits run: this process, or an engine's warm workers."""
 
-    def recheck(self, tasks: list[tuple[Candidate, int]]) -> list[float]:
-        """The score of each (candidate, fold), in order."""
+    def recheck(self, tasks: list[tuple[Candidate, int]]) -> list[tuple[float, float]]:
+        """The score and loss of each (candidate, fold), in order."""
         ...
 
     def refit(self, chosen: Candidate, checked: list[Candidate]) -> FinalModel: ...
@@ -123,7 +128,7 @@ class InProcessFits:
     def __init__(self, ctx: SearchContext):
         self.ctx = ctx
 
-    def recheck(self, tasks: list[tuple[Candidate, int]]) -> list[float]:
+    def recheck(self, tasks: list[tuple[Candidate, int]]) -> list[tuple[float, float]]:
         return [recheck_fold(self.ctx, candidate, fold) for candidate, fold in tasks]
 
     def refit(self, chosen: Candidate, checked: list[Candidate]) -> FinalModel:
@@ -206,7 +211,9 @@ def summarize(
         storage=outcome.storage,
         counts=counts,
         best_trial=chosen.number,
-        candidates=[{**asdict(c), "mean": c.mean, "std": c.std} for c in final.candidates],
+        candidates=[
+            {**asdict(c), "mean": c.mean, "std": c.std, "mean_loss": c.mean_loss} for c in final.candidates
+        ],
         trained_on=final.trained_on,
         registration=final.registration,
         phases=phases,
@@ -246,6 +253,8 @@ def record_result(result: SearchResult, final: FinalModel, search_run: Run) -> N
         search_run.metrics.update(
             {f"recheck.trial_{c.number}.mean": c.mean, f"recheck.trial_{c.number}.std": c.std}
         )
+        if c.mean_loss is not None:
+            search_run.metrics[f"recheck.trial_{c.number}.loss"] = c.mean_loss
     search_run.metrics.update(
         best_val_score=result.best_value,
         **({f"test_{result.metric}": result.test_score} if result.test_score is not None else {}),

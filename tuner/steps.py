@@ -129,9 +129,12 @@ def finish(
         checked = candidates(outcome, ctx.metric, ctx.config.recheck if engine.rechecks else 1)
         if len(checked) > 1:
             folds = range(ctx.config.recheck_folds)
-            scores = iter(fits.recheck([(c, k) for c in checked for k in folds]))
+            results = iter(fits.recheck([(c, k) for c in checked for k in folds]))
             for candidate in checked:
-                candidate.scores = [next(scores) for _ in folds]
+                for _ in folds:
+                    score, loss = next(results)
+                    candidate.scores.append(score)
+                    candidate.losses.append(loss)
         final = fits.refit(choose(ctx.metric, checked), checked)
         with clock.phase("plots"):  # what the pictures add: the wait for them once the fits are done
             pictures.join()

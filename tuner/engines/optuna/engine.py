@@ -155,7 +155,7 @@ class PoolFits:
     def __init__(self, pool: WorkerPool, study: tuple[str, str, str]):
         self.pool, self.study = pool, study
 
-    def recheck(self, tasks: list[tuple[Candidate, int]]) -> list[float]:
+    def recheck(self, tasks: list[tuple[Candidate, int]]) -> list[tuple[float, float]]:
         return self.pool.run_all(recheck_task, [(*self.study, c, k) for c, k in tasks])
 
     def refit(self, chosen: Candidate, checked: list[Candidate]) -> FinalModel:
