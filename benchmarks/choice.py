@@ -8,7 +8,7 @@ candidate of one `tuner search` is refitted as tuner refits its winner (train +
 validation rows, its best epoch count, the search's seed) and scored on the test
 split; each rule's test score is then the score of the candidate it picks.
 
-    python benchmarks/choice.py                                  # 6 datasets x 5 seeds (~15 min)
+    python benchmarks/choice.py                                  # 6 datasets x 5 seeds (~17 min)
     python benchmarks/choice.py --datasets wine,digits --seeds 2
 
 Rules:
@@ -16,7 +16,9 @@ Rules:
 - loss:             the lowest mean held-out loss;
 - metric, then loss: the lowest mean loss among the candidates whose mean metric is within
                     one standard error of the best (a binomial one, over every held-out row)
-                    where the metric is coarse (accuracy); the metric alone elsewhere.
+                    where the metric is coarse (accuracy); the metric alone elsewhere;
+- metric, top 2:    tuner's rule over the two best trials only (4 re-check fits, not 6);
+- no re-check:      the trial best on the validation split (what --recheck 1 returns).
 
 Prints, per dataset: the median test score of each rule over the seeds, its difference
 from the metric rule, and in how many searches it picked another candidate. The refit of
@@ -46,7 +48,7 @@ from compare import BUNDLED, REAL, data_and_target  # noqa: E402
 
 DEFAULT_DATASETS = [*BUNDLED, *REAL]
 SEEDS = [42, 43, 44, 45, 46]
-RULES = ["metric", "loss", "metric, then loss"]
+RULES = ["metric", "loss", "metric, then loss", "metric, top 2", "no re-check"]
 
 
 def search(dataset: str, seed: int) -> dict[str, Any]:
@@ -99,6 +101,10 @@ def pick(rule: str, result: dict[str, Any], n_rows: int) -> int:
     """The trial number ``rule`` returns among the re-checked candidates."""
     candidates, sign = result["candidates"], 1.0 if result["direction"] == "maximize" else -1.0
     best = max(candidates, key=lambda c: sign * c["mean"])
+    if rule == "no re-check":
+        return candidates[0]["number"]  # best first, by the trial's validation score
+    if rule == "metric, top 2":
+        return max(candidates[:2], key=lambda c: sign * c["mean"])["number"]
     if rule == "metric":
         return best["number"]
     if rule == "loss":
@@ -132,7 +138,16 @@ def main() -> None:
             for rule in RULES:
                 by_rule[rule].append(scores[picks[rule]])
                 changed[rule] += picks[rule] != picks["metric"]
-            record = {"dataset": dataset, "seed": seed, "picks": picks, "scores": scores}
+            checked = [
+                {k: c[k] for k in ("number", "value", "mean", "mean_loss")} for c in result["candidates"]
+            ]
+            record = {
+                "dataset": dataset,
+                "seed": seed,
+                "picks": picks,
+                "scores": scores,
+                "candidates": checked,
+            }
             print(json.dumps(record), flush=True)
             if args.out:
                 with args.out.open("a") as out:
