@@ -38,10 +38,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TUNER_TF_THREADS", "1")  # as each of a default search's 2 workers has
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare import BUNDLED, REAL, data_and_target  # noqa: E402
@@ -123,6 +120,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=len(SEEDS))
     parser.add_argument("--out", type=Path, default=None, help="append one JSON line per search")
     args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TUNER_TF_THREADS", "1")  # the refits: as each of a default search's 2 workers
     worst_reproduction = 0.0
     for dataset in args.datasets.split(","):
         by_rule: dict[str, list[float]] = {rule: [] for rule in RULES}

@@ -95,6 +95,19 @@ def test_a_finish_started_beside_the_workers_waits_for_the_studys_total(database
     assert sum(result["counts"][s] for s in ("complete", "pruned")) >= 2
 
 
+def test_a_finish_waiting_for_workers_that_never_join_gives_up_in_one_line(database, tmp_path):
+    env = _env(database, tmp_path)
+    _create(env, "nobody", _table(tmp_path / "iris.csv"))
+    done = _tuner(env, "study", "finish", "--study", "nobody", "--wait", "--wait-timeout", "2")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: no worker joined study 'nobody' in the 2 s this finish waited; "
+        "start workers (tuner worker --study nobody) or raise --wait-timeout"
+    ]
+    status = json.loads(_tuner(env, "study", "status", "--study", "nobody", "--output", "json").stdout)
+    assert status["finished"] is False and status["trials"]["complete"] == 0
+
+
 def test_the_last_worker_to_leave_finishes_and_data_may_live_elsewhere(database, tmp_path):
     env = _env(database, tmp_path)
     _create(env, "last", _table(tmp_path / "iris.csv"))

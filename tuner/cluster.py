@@ -251,11 +251,13 @@ def list_studies(storage_url: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _wait_for_budget(study: optuna.Study, wait: bool, poll: float) -> None:
+def _wait_for_budget(study: optuna.Study, wait: bool, poll: float, timeout: float) -> None:
     """Return once the study is done: no trial runs, and its total is reached or no worker is
     alive (a finish started beside its workers waits for them). Without ``wait``, refuse while
-    a trial runs."""
+    a trial runs; waiting, refuse once ``timeout`` seconds pass and no worker ever joined (its
+    workers never started: a scheduler would otherwise hold the finish until its own limit)."""
     total = settings_of(study.user_attrs).get("trials")
+    deadline = time.monotonic() + timeout
     while True:
         fail_stale_trials(study)  # a dead worker's trial is not "running"
         fail_trials_of_gone_workers(study)
@@ -271,6 +273,11 @@ def _wait_for_budget(study: optuna.Study, wait: bool, poll: float) -> None:
         alive = [w for w in workers if w["state"] == "running"]
         if not running and ((total is not None and _finished(study) >= total) or (workers and not alive)):
             return
+        if not workers and time.monotonic() >= deadline:
+            raise TunerError(
+                f"no worker joined study {study.study_name!r} in the {timeout:g} s this finish waited; "
+                f"start workers (tuner worker --study {study.study_name}) or raise --wait-timeout"
+            )
         time.sleep(poll)
 
 
@@ -279,6 +286,7 @@ def finish_study(
     storage_url: str,
     *,
     wait: bool = False,
+    wait_timeout: float = 1800.0,
     n_jobs: int = 0,
     tracking_uri: str | None = None,
     data: str | None = None,
@@ -290,7 +298,7 @@ def finish_study(
     clock = PhaseClock()
     study = load_study(study_name, storage_url)
     if stored_result(study.user_attrs) is None:
-        _wait_for_budget(study, wait, poll)
+        _wait_for_budget(study, wait, min(poll, wait_timeout), wait_timeout)
     with finish_lock(study) as mine:
         if not mine:  # another finish did it while this one waited
             stored = stored_result(study.user_attrs)

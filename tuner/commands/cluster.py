@@ -88,6 +88,13 @@ def study_status(study: str, storage: str, output: str) -> None:
     "trials run: a finish started beside the workers.",
 )
 @click.option(
+    "--wait-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1800.0,
+    show_default=True,
+    help="With --wait: give up, exit 2, when no worker has joined the study after this many seconds.",
+)
+@click.option(
     "--n-jobs",
     type=click.IntRange(min=0),
     default=0,
@@ -104,6 +111,7 @@ def study_finish(
     study: str,
     storage: str,
     wait: bool,
+    wait_timeout: float,
     n_jobs: int,
     data: str | None,
     register: str | None,
@@ -123,7 +131,14 @@ def study_finish(
 
     with handle_signals(raise_at_once=True):
         result, existed = finish_study(
-            study, storage, wait=wait, n_jobs=n_jobs, tracking_uri=tracking_uri, data=data, register=register
+            study,
+            storage,
+            wait=wait,
+            wait_timeout=wait_timeout,
+            n_jobs=n_jobs,
+            tracking_uri=tracking_uri,
+            data=data,
+            register=register,
         )
     if output == "json":
         click.echo(json.dumps({**result.to_dict(), "already_finished": existed}, indent=2, default=str))
