@@ -44,6 +44,7 @@ from tuner.callbacks import (
 from tuner.errors import TrialFailed
 from tuner.metrics import get_metric
 from tuner.model import build_model, predict, steps_per_call
+from tuner.model_reuse import Reuse, reused_or_built
 from tuner.scikeras_internals import fit_callbacks, fit_seed, validate_features
 from tuner.space import FIT_PARAMS
 from tuner.targets import StandardizedTarget
@@ -134,6 +135,7 @@ class _TrialMixin:
         pruning_trial: optuna.trial.BaseTrial | None = None,
         tensorboard_dir: str | None = None,
         epoch_validation: bool = True,
+        reuse: Reuse = "no",
         verbose: int = 0,
         **kwargs: Any,
     ):
@@ -148,6 +150,7 @@ class _TrialMixin:
         # False: the validation rows are scored once, after the last epoch (a re-check fold needs
         # no curve, early stop or pruning, and the per-epoch scoring is a third of its time)
         self.epoch_validation = epoch_validation
+        self.reuse = reuse  # a traced model of the same network, as tuner.model_reuse says
 
     # scikeras calls this (with ``meta`` and the ``model__`` parameters) to build.
     def _keras_build_fn(self, meta: dict[str, Any], **params: Any) -> keras.Model:
@@ -159,13 +162,14 @@ class _TrialMixin:
             n_outputs = meta["n_targets_"]
         else:
             n_outputs = 1
-        return build_model(
+        settings = dict(
             task=self.task,
-            input_shape=meta["X_shape_"][1:],
+            input_shape=tuple(meta["X_shape_"][1:]),
             n_outputs=n_outputs,
             steps_per_execution=steps_per_call(self.steps_per_epoch_, self.epochs),
             **params,
         )
+        return reused_or_built(lambda: build_model(**settings), repr(sorted(settings.items())), self.reuse)
 
     def hyperparameters(self) -> dict[str, Any]:
         """What this trial tried, under the names used in search spaces."""

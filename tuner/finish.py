@@ -102,6 +102,7 @@ def recheck_fold(ctx: SearchContext, candidate: Candidate, fold: int) -> tuple[f
     search_run = ctx.search_run
     estimator = make_estimator(
         **{**ctx.estimator_kwargs(), "epochs": candidate.epochs, "patience": None, "epoch_validation": False},
+        reuse="keep",  # the candidate's next fold and its refit reuse the traced model
         **estimator_params(candidate.params),
         random_state=ctx.config.seed + 1000 * fold + candidate.number,
         run_target=search_run.child(
@@ -152,6 +153,7 @@ def refit_and_log(ctx: SearchContext, chosen: Candidate, checked: list[Candidate
         **{**ctx.estimator_kwargs(), "epochs": chosen.epochs, "patience": None, "validation_fraction": 0.0},
         **estimator_params(chosen.params),
         random_state=ctx.config.seed,
+        reuse="take",  # a fold's traced model, where this worker re-checked the winner
         run_target=search_run.child("best-model", "best", search_run.search_run_id),
     )
     final.fit(X, y)

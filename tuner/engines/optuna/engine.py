@@ -156,7 +156,9 @@ class PoolFits:
         self.pool, self.study = pool, study
 
     def recheck(self, tasks: list[tuple[Candidate, int]]) -> list[tuple[float, float]]:
-        return self.pool.run_all(recheck_task, [(*self.study, c, k) for c, k in tasks])
+        # One candidate's folds in one worker, the validation leader's in the one that refits:
+        # they reuse the candidate's traced model (tuner.model_reuse).
+        return self.pool.run_all(recheck_task, [(*self.study, c, k) for c, k in tasks], lanes=True)
 
     def refit(self, chosen: Candidate, checked: list[Candidate]) -> FinalModel:
         return self.pool.run_all(refit_task, [(*self.study, chosen, checked)], warm_first=True)[0]

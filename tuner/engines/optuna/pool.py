@@ -147,19 +147,27 @@ class WorkerPool:
         self.slots[index].executor.shutdown(wait=False, cancel_futures=True)
         self.slots[index] = _Slot(index, self._warm_up)
 
-    def run_all(self, fn: Callable[..., Any], tasks: list[tuple], *, warm_first: bool = False) -> list[Any]:
+    def run_all(
+        self, fn: Callable[..., Any], tasks: list[tuple], *, warm_first: bool = False, lanes: bool = False
+    ) -> list[Any]:
         """``fn(*task)`` for every task, each worker taking the next when free; results in order.
 
         ``warm_first``: an idle worker that warmed up model logging (:func:`claim_warm_up`) first.
+        ``lanes``: each worker takes its own contiguous run of the tasks (the warmed-up worker
+        the first), so that neighbours, such as one candidate's re-check folds, run in one
+        process and reuse its traced model (:mod:`tuner.model_reuse`); a worker done with its
+        run takes the last task of the longest other run.
         """
         results: list[Any] = [None] * len(tasks)
         queue, deaths = list(enumerate(tasks)), Counter[int]()
         busy: dict[Future, tuple[int, int, tuple]] = {}  # future -> worker, task index, task
-        warm = self.warmer.value if warm_first else -1
+        warm = self.warmer.value if warm_first or lanes else -1
+        order = sorted(range(self.n_jobs), key=lambda w: (w != warm, w))
+        lane_of = _lanes(len(tasks), order) if lanes else {}
         while queue or busy:
             idle = set(range(self.n_jobs)) - {worker for worker, _, _ in busy.values()}
-            for worker in sorted(idle, key=lambda w: (w != warm, w))[: len(queue)]:
-                number, task = queue.pop(0)
+            for worker in sorted(idle, key=order.index)[: len(queue)]:
+                number, task = queue.pop(_next_task(queue, worker, lane_of))
                 busy[self.submit(worker, fn, *task)] = (worker, number, task)
             done, _ = wait(busy, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
             interrupts.check()
@@ -193,6 +201,23 @@ class WorkerPool:
     def close(self) -> None:
         for slot in self.slots:
             slot.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _lanes(n_tasks: int, workers: list[int]) -> dict[int, int]:
+    """Task number -> the worker whose lane it is in: contiguous runs of near-equal length, in order."""
+    return {n: workers[n * len(workers) // n_tasks] for n in range(n_tasks)}
+
+
+def _next_task(queue: list[tuple[int, tuple]], worker: int, lane_of: dict[int, int]) -> int:
+    """Where in ``queue`` the next task for ``worker`` is: the first of its lane, else the last of
+    the longest other lane (without lanes, the first)."""
+    if not lane_of:
+        return 0
+    own = [i for i, (number, _) in enumerate(queue) if lane_of[number] == worker]
+    if own:
+        return own[0]
+    longest = Counter(lane_of[number] for number, _ in queue).most_common(1)[0][0]
+    return max(i for i, (number, _) in enumerate(queue) if lane_of[number] == longest)
 
 
 def warn(message: str) -> None:
