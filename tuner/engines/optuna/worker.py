@@ -11,6 +11,7 @@ The same warm processes run the finish step's fits (:func:`recheck_task`, :func:
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -43,7 +44,7 @@ from tuner.models import warm_up_logging
 from tuner.progress import SearchProgress
 from tuner.reachability import check_reachable
 from tuner.redact import redact, scrub
-from tuner.tracking import WORKER_ATTR, RunTarget, worker_id
+from tuner.tracking import WORKER_ATTR, RunTarget, client_for, worker_id
 
 DATA_ENV = "TUNER_DATA"  # this machine's copy of the study's data
 WAIT_FOR_RUNNING_SECONDS = 1.0  # a worker waiting on the last running trials polls this often
@@ -138,6 +139,7 @@ def work(task: WorkerTask) -> int:
     with interrupts.handle_signals(raise_at_once=False):  # stop at the next batch, not anywhere
         study, ctx = join(task.study, task.storage, task.sampler_seed, task.tracking_uri)
         _contexts[(task.study, task.storage, task.tracking_uri)] = ctx  # the finish's, if it runs here
+        settle(ctx)
         started = 0
         with WorkerBeacon(study, ctx.config.heartbeat_interval) as beacon:
             while _study_wants_more(task, study) and _budget_allows(task):
@@ -149,6 +151,16 @@ def work(task: WorkerTask) -> int:
         if claim_warm_up():
             threading.Thread(target=warm_up_logging, name="warm-up-logging").start()
         return started
+
+
+def settle(ctx: SearchContext) -> None:
+    """Freeze what the worker's set-up made (the study, the data, the MLflow store's modules) out of
+    the garbage collector's sight: it lives as long as the process. Every fit starts with a full
+    collection (:func:`tuner.estimator.release_memory`), which scanned these 100,000-odd objects
+    each time: 0.08-0.12 s a fit on 2 cores, against 0.01-0.02 s once they are frozen."""
+    client_for(ctx.search_run.tracking_uri)  # imports the store's modules now, not in the first trial
+    gc.collect()
+    gc.freeze()
 
 
 def optimize(ctx: SearchContext, study: optuna.Study, n_trials: int | None, timeout: float | None) -> None:
