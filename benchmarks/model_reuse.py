@@ -30,7 +30,11 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from tuner import model_reuse  # noqa: E402
 from tuner.estimator import make_estimator  # noqa: E402
 
-LOADERS = {"wine": datasets.load_wine, "breast_cancer": datasets.load_breast_cancer, "digits": datasets.load_digits}
+LOADERS = {
+    "wine": datasets.load_wine,
+    "breast_cancer": datasets.load_breast_cancer,
+    "digits": datasets.load_digits,
+}
 # Three candidates as the classification space draws them (search_spaces/mlp_classification.yaml)
 CANDIDATES = [
     dict(n_hidden=2, n_neurons=64, learning_rate=3e-3, optimizer="adam", activation="relu", dropout=0.1),
@@ -45,7 +49,7 @@ def fits(X: np.ndarray, y: np.ndarray, task: str, reuse: bool) -> tuple[float, l
     model_reuse.forget()
     folds = list(StratifiedKFold(2, shuffle=True, random_state=0).split(X, y))
     scores, started = [], time.perf_counter()
-    for number, (params, epochs) in enumerate(zip(CANDIDATES, EPOCHS)):
+    for number, (params, epochs) in enumerate(zip(CANDIDATES, EPOCHS, strict=True)):
         for fold, (train, held_out) in enumerate(folds):
             estimator = make_estimator(
                 task, epochs=epochs, patience=None, epoch_validation=False, reuse="keep" if reuse else "no",

@@ -47,8 +47,7 @@ def reused_or_built(build: Callable[[], keras.Model], key: str, reuse: Reuse) ->
 
 
 def _assign(targets: list, sources: list) -> None:
-    assert len(targets) == len(sources), "same build settings, same variables"
-    for target, source in zip(targets, sources):
+    for target, source in zip(targets, sources, strict=True):  # same build settings, same variables
         target.assign(source)
 
 
