@@ -15,6 +15,7 @@ Prints, per dataset: median seconds of the 7 fits without and with reuse, and th
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import time
@@ -77,6 +78,8 @@ def main() -> None:
         X = StandardScaler().fit_transform(X).astype("float32")
         task = "binary" if len(np.unique(y)) == 2 else "multiclass"
         fits(X, y, task, reuse=False)  # warm: the first fits in a process pay one-time costs
+        gc.collect()
+        gc.freeze()  # as a pool worker does once it has joined (tuner.engines.optuna.worker.settle)
         seconds: dict[bool, list[float]] = {False: [], True: []}
         equal = True
         for round_ in range(args.rounds):
