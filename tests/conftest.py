@@ -42,6 +42,22 @@ def drop_database(url: str) -> None:
         conn.execute(f'DROP DATABASE "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
+def study_trials(url: str, study: str, states: tuple | None = None) -> list:
+    """The trials of ``study`` in the database at ``url``, read on a connection closed afterwards.
+
+    ``optuna.load_study(storage=url)`` opens an engine whose pooled connection stays open until
+    the garbage collector finds it: a test polling that way every 0.2 s runs the server out of
+    connections ("too many clients already") while its workers need them.
+    """
+    import optuna
+
+    storage = optuna.storages.RDBStorage(url)
+    try:
+        return optuna.load_study(study_name=study, storage=storage).get_trials(states=states)
+    finally:
+        storage.engine.dispose()
+
+
 @pytest.fixture
 def database() -> Iterator[str]:
     """A fresh, empty database of its own for one test."""

@@ -21,6 +21,7 @@ import numpy as np
 import optuna
 import pytest
 from click.testing import CliRunner
+from conftest import study_trials
 from mlflow.tracking import MlflowClient
 from sklearn.datasets import load_digits
 
@@ -77,7 +78,7 @@ def status(env: dict[str, str], study: str) -> dict:
 
 
 def trials_of(storage: str, study: str) -> list[optuna.trial.FrozenTrial]:
-    return optuna.load_study(study_name=study, storage=storage).get_trials()
+    return study_trials(storage, study)
 
 
 def test_three_workers_share_one_study_and_one_tracking_server(tracking_server, database, tmp_path):

@@ -47,3 +47,34 @@ def test_a_search_runs_and_resumes_on_postgresql(database, scheme):
     study = optuna.load_study(study_name="pg", storage=database)
     assert sorted(t.number for t in study.trials) == [0, 1, 2, 3]
     assert all(t.state.is_finished() for t in study.trials)
+
+
+def test_joining_a_study_holds_the_connections_of_one_storage(database):
+    """A worker joins with a heartbeat, which needs a second storage. The first must not keep its
+    connections until a garbage collection, which a worker's frozen set-up never gets: a cluster
+    of workers would hold twice the connections it needs and run PostgreSQL out of them."""
+    import gc
+
+    import psycopg
+
+    from tuner.engines.optuna.storage import get_storage
+    from tuner.engines.optuna.study import load_study
+
+    def connections() -> int:
+        server, name = database.rsplit("/", 1)
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+            query = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s"
+            return conn.execute(query, (name,)).fetchone()[0]
+
+    one = get_storage(database)
+    optuna.create_study(study_name="join", storage=one)
+    held_by_one = connections()
+    one.engine.dispose()
+    assert connections() == 0
+    gc.collect()
+    gc.disable()
+    try:
+        load_study("join", database).get_trials()
+        assert connections() == held_by_one
+    finally:
+        gc.enable()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from conftest import study_trials
 from infra import REPO, SlurmCluster, Timings, temporary_folder, wait_until
 from mlflow.tracking import MlflowClient
 
@@ -134,11 +135,10 @@ def test_scancel_of_a_running_task_requeues_its_trial_and_the_finish_still_runs(
     job = submit(slurm, tmp_path, database, tracking_server, *slow)
 
     def a_running_trial() -> optuna.trial.FrozenTrial | None:
-        if job["study"] not in optuna.get_all_study_names(database):
+        try:
+            running = study_trials(database, job["study"], states=(TrialState.RUNNING,))
+        except KeyError:  # the job has not created its study yet
             return None
-        running = optuna.load_study(study_name=job["study"], storage=database).get_trials(
-            states=(TrialState.RUNNING,)
-        )
         return next((t for t in running if WORKER_ATTR in t.user_attrs), None)
 
     victim = wait_until("a running trial", a_running_trial, 300, 0.5)
@@ -151,10 +151,7 @@ def test_scancel_of_a_running_task_requeues_its_trial_and_the_finish_still_runs(
     slurm.run("scancel", f"{job['array']}_{task}")
     wait_until(
         "the trial to be recorded",
-        lambda: (
-            optuna.load_study(study_name=job["study"], storage=database).trials[victim.number].state
-            != TrialState.RUNNING
-        ),
+        lambda: study_trials(database, job["study"])[victim.number].state != TrialState.RUNNING,
         60,
         0.2,
     )

@@ -124,6 +124,7 @@ def load_study(
     )
     if heartbeat and isinstance(storage, str) and isinstance(opened, optuna.storages.RDBStorage):
         beat = (settings.get("heartbeat_interval", 60), settings.get("grace_period", 180), retry_stale_trial)
+        opened.engine.dispose()  # else its connections stay open until a garbage collection
         opened = get_storage(storage, beat)
     study = optuna.load_study(study_name=study_name, storage=opened)
     seed = settings.get("seed", 0) if sampler_seed is None else sampler_seed
