@@ -18,7 +18,6 @@ import json
 import os
 import shlex
 import time
-from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from tuner.progress import SearchProgress
 from tuner.records import SearchResult
 from tuner.redact import password_of, redact
 from tuner.steps import check_inputs, create, finish, work, worker_pool
+from tuner.study_views import finished_count
 from tuner.timing import PhaseClock
 from tuner.tracking import WORKER_ATTR, recorded_run
 
@@ -159,7 +159,7 @@ def run_worker(
     ctx = build_context(config, setup.search_run, SearchProgress("trials", None, "", enabled=False), inputs)
     with worker_pool(engine) as pool:  # forked once the fork server's imports are done
         ran = work(engine, ctx, pool)
-    echo(f"worker done: it ran {ran} trial(s); the study has {_finished(study)} finished of {total}")
+    echo(f"worker done: it ran {ran} trial(s); the study has {finished_count(study)} finished of {total}")
     if finish_after:
         _finish_if_last(study, storage_url, n_jobs, tracking_uri, echo)
     return ran
@@ -174,8 +174,8 @@ def _finish_if_last(
     total = settings_of(study.user_attrs).get("trials")
     if alive:
         echo(f"{len(alive)} worker process(es) still run trials: the last to leave finishes the study")
-    elif total is not None and _finished(study) < total:
-        echo(f"the study has {_finished(study)} finished of {total}: not finishing it before its total")
+    elif total is not None and finished_count(study) < total:
+        echo(f"the study has {finished_count(study)} finished of {total}: not finishing it before its total")
     else:
         result, existed = finish_study(
             study.study_name, storage_url, wait=True, n_jobs=n_jobs, tracking_uri=tracking_uri
@@ -184,71 +184,6 @@ def _finish_if_last(
         echo(
             f"study {study.study_name!r} {what}: test {result.metric} {result.test_score}, model {result.model_uri}"
         )
-
-
-def _finished(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
-
-
-def study_status(study_name: str, storage_url: str) -> dict[str, Any]:
-    """Trials by state, the best so far, the budget left, the workers seen and the pace."""
-    study = load_study(study_name, storage_url, heartbeat=False)
-    attrs, trials = study.user_attrs, study.get_trials(deepcopy=False)
-    counts = Counter(t.state for t in trials)
-    finished = _finished(study)
-    settings = settings_of(attrs)
-    total = settings.get("trials")
-    best = None
-    if counts[TrialState.COMPLETE]:
-        best = {"trial": study.best_trial.number, "value": study.best_value, "params": study.best_params}
-    ended = [t for t in trials if t.state.is_finished() and t.datetime_complete]
-    starts = [t.datetime_start.timestamp() for t in trials if t.datetime_start]
-    last = (
-        time.time()
-        if counts[TrialState.RUNNING]
-        else max((t.datetime_complete.timestamp() for t in ended), default=0)
-    )
-    minutes = (last - min(starts)) / 60 if starts else 0.0
-    return {
-        "study": study_name,
-        "storage": redact(storage_url),
-        "direction": study.direction.name.lower(),
-        "metric": settings.get("metric"),
-        "trials": {
-            "running": counts[TrialState.RUNNING],
-            "waiting": counts[TrialState.WAITING],
-            "complete": counts[TrialState.COMPLETE],
-            "pruned": counts[TrialState.PRUNED],
-            "failed": counts[TrialState.FAIL],
-        },
-        "total": total,
-        "budget_left": None if total is None else max(0, total - finished),
-        "best": best,
-        "workers": workers_seen(attrs),
-        "trials_per_minute": round(finished / minutes, 2) if minutes > 0 else None,
-        "finished": stored_result(attrs) is not None,
-        "search_run_id": StudyRecord.read(study).parent_run_id if is_tuners(attrs) else None,
-    }
-
-
-def list_studies(storage_url: str) -> list[dict[str, Any]]:
-    """Every study in the storage: name, direction, trials, best value, start, finished or not."""
-    rows = []
-    for summary in optuna.get_all_study_summaries(get_storage(storage_url), include_best_trial=True):
-        rows.append(
-            {
-                "study": summary.study_name,
-                "direction": summary.direction.name.lower(),
-                "trials": summary.n_trials,
-                "best": summary.best_trial.value if summary.best_trial else None,
-                "started": summary.datetime_start.isoformat(timespec="seconds")
-                if summary.datetime_start
-                else None,
-                "finished": stored_result(summary.user_attrs) is not None,
-                "by_tuner": is_tuners(summary.user_attrs),
-            }
-        )
-    return rows
 
 
 def _wait_for_budget(study: optuna.Study, wait: bool, poll: float, timeout: float) -> None:
@@ -271,7 +206,9 @@ def _wait_for_budget(study: optuna.Study, wait: bool, poll: float, timeout: floa
             return
         workers = workers_seen(study.user_attrs)
         alive = [w for w in workers if w["state"] == "running"]
-        if not running and ((total is not None and _finished(study) >= total) or (workers and not alive)):
+        if not running and (
+            (total is not None and finished_count(study) >= total) or (workers and not alive)
+        ):
             return
         if not workers and time.monotonic() >= deadline:
             raise TunerError(

@@ -23,15 +23,15 @@ import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
-from mlflow.entities import Metric, Param, RunStatus, RunTag
-from mlflow.tracking import MlflowClient
+from typing import TYPE_CHECKING, Any
 
 from tuner.errors import TrialFailed, TunerError, first_line
 from tuner.failures import is_unreachable
 from tuner.interrupts import failure_reason
 from tuner.redact import redact, scrub
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
 
 DEFAULT_STORE = Path("mlruns")
 
@@ -55,11 +55,10 @@ for _name, _value in HTTP_RETRY_DEFAULTS.items():
 
 # tuner's states, and how each shows in MLflow's own status column.
 RUNNING, COMPLETE, PRUNED, FAILED = "running", "complete", "pruned", "failed"
-MLFLOW_STATUS = {
-    COMPLETE: RunStatus.to_string(RunStatus.FINISHED),
-    PRUNED: RunStatus.to_string(RunStatus.KILLED),
-    FAILED: RunStatus.to_string(RunStatus.FAILED),
-}
+# MLflow's RunStatus names, spelled out: this module imports MLflow only when it talks to a
+# store, so that `tuner study status` and `list` answer in about a second (tests/test_internals.py).
+MLFLOW_RUNNING = "RUNNING"
+MLFLOW_STATUS = {COMPLETE: "FINISHED", PRUNED: "KILLED", FAILED: "FAILED"}
 STATE_TAG = "tuner.state"
 REASON_TAG = "tuner.reason"
 KIND_TAG = "tuner.kind"  # search | trial | candidate | fold | best
@@ -137,6 +136,8 @@ def client_for(tracking_uri: str) -> MlflowClient:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise TunerError(f"cannot create the MLflow store {root.parent} ({exc.strerror})") from None
+    from mlflow.tracking import MlflowClient
+
     return MlflowClient(tracking_uri=tracking_uri)
 
 
@@ -271,6 +272,8 @@ class Run:
         Synchronous on purpose: MLflow's asynchronous logging batched these writes
         behind a delay that cost about a second per trial when the run closed.
         """
+        from mlflow.entities import Metric
+
         now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
         if batch:
@@ -331,7 +334,7 @@ def recorded_run(
 def reopen_run(tracking_uri: str, run_id: str) -> None:
     """Mark a closed run as running again (a resumed study's parent run)."""
     client = client_for(tracking_uri)
-    client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+    client.update_run(run_id, status=MLFLOW_RUNNING)
     client.set_tag(run_id, STATE_TAG, RUNNING)
 
 
@@ -343,6 +346,8 @@ def close_run(
     metrics: dict[str, float] | None = None,
 ) -> None:
     """Record final metrics and the run's state (complete / pruned / failed, and why)."""
+    from mlflow.entities import Metric, RunTag
+
     client = client_for(tracking_uri)
     now = int(time.time() * 1000)
     tags = [RunTag(STATE_TAG, state)] + ([RunTag(REASON_TAG, reason[:5000])] if reason else [])
@@ -356,7 +361,7 @@ def close_trial_runs(tracking_uri: str, experiment_id: str, study: str, trial: i
     client = client_for(tracking_uri)
     query = (
         f"tags.`optuna.study` = '{study}' and tags.`optuna.trial` = '{trial}' "
-        f"and attributes.status = '{RunStatus.to_string(RunStatus.RUNNING)}'"
+        f"and attributes.status = '{MLFLOW_RUNNING}'"
     )
     runs = client.search_runs([experiment_id], filter_string=query)
     for run in runs:
@@ -366,16 +371,20 @@ def close_trial_runs(tracking_uri: str, experiment_id: str, study: str, trial: i
 
 def open_runs_of(tracking_uri: str, search_run_id: str) -> list[Any]:
     """The runs of a search still marked running (children and grandchildren of its parent)."""
-    query = f"tags.`{SEARCH_TAG}` = '{search_run_id}' and attributes.status = '{RunStatus.to_string(RunStatus.RUNNING)}'"
+    query = f"tags.`{SEARCH_TAG}` = '{search_run_id}' and attributes.status = '{MLFLOW_RUNNING}'"
     client = client_for(tracking_uri)
     experiment = client.get_run(search_run_id).info.experiment_id
     return client.search_runs([experiment], filter_string=query, max_results=10000)
 
 
 def log_params(tracking_uri: str, run_id: str, params: dict[str, Any]) -> None:
+    from mlflow.entities import Param
+
     if params:
         client_for(tracking_uri).log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
 
 
 def log_tags(tracking_uri: str, run_id: str, tags: dict[str, Any]) -> None:
+    from mlflow.entities import RunTag
+
     client_for(tracking_uri).log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])

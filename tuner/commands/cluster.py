@@ -67,7 +67,7 @@ def study_create(output: str, **options: Any) -> None:
 @output_option
 def study_status(study: str, storage: str, output: str) -> None:
     """Trials by state, best so far, budget left, workers seen, trials per minute."""
-    from tuner.cluster import study_status as status
+    from tuner.study_views import study_status as status
 
     found = status(study, storage)
     if output == "json":
@@ -155,7 +155,7 @@ def study_finish(
 @output_option
 def study_list(storage: str, output: str) -> None:
     """Every study in the storage."""
-    from tuner.cluster import list_studies
+    from tuner.study_views import list_studies
 
     rows = list_studies(storage)
     if output == "json":
