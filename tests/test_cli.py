@@ -52,7 +52,7 @@ def test_optuna_search_records_every_trial_and_returns_a_loadable_model():
     assert result["tracking_uri"] == resolve_tracking_uri() and result["tracking_uri"].endswith(
         "mlruns/mlflow.db"
     )
-    assert result["storage"].endswith("mlruns/optuna.journal")
+    assert result["storage"].endswith(f"mlruns/optuna/{result['study']}.journal")  # one per study
     client = MlflowClient(result["tracking_uri"])
     trials = child_runs(client, result, "trial")
     assert len(trials) == 4 == len(result["trials"])
@@ -251,7 +251,7 @@ def test_python_dash_m_and_help_do_not_need_tensorflow():
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_an_interrupted_search_stops_its_workers_and_records_why(tmp_path, sig):
     """A scheduler's SIGTERM (or Ctrl-C) to the search process alone: workers stop, runs are closed."""
-    journal = tmp_path / "mlruns" / "optuna.journal"
+    journal = tmp_path / "mlruns" / "optuna" / "stopped.journal"
     command = [sys.executable, "-m", "tuner", "search", *FAST, "--epochs", "30", "--patience", "30"]
     command += ["--pruner", "none", "--trials", "50", "--name", "stopped", "--study", "stopped"]
     search = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -51,7 +51,8 @@ def tuner_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "tuner", "search", *FAST, *args]
 
 
-def trials_of(study: str, storage: str = "mlruns/optuna.journal") -> list[optuna.trial.FrozenTrial]:
+def trials_of(study: str, storage: str | None = None) -> list[optuna.trial.FrozenTrial]:
+    storage = storage or f"mlruns/optuna/{study}.journal"  # the study's own journal, by default
     if "://" not in storage and not Path(storage).exists():
         return []
     try:
@@ -70,7 +71,7 @@ def wait_for(condition, process: subprocess.Popen, timeout: float = 180):
     return found
 
 
-def running_for(study: str, seconds: float, storage: str = "mlruns/optuna.journal", *, with_run=False):
+def running_for(study: str, seconds: float, storage: str | None = None, *, with_run=False):
     """A trial of ``study`` that has run ``seconds`` in a known worker (and, ``with_run``, whose run
     is open in the local store: on a loaded machine a trial may run for seconds before it opens)."""
     for t in trials_of(study, storage):
@@ -131,7 +132,7 @@ def test_a_killed_worker_is_replaced_and_its_trial_failed_and_retried():
     )
     assert "RUNNING" not in {r.info.status for r in runs}
 
-    attrs = optuna.load_study(study_name="k", storage=get_storage("mlruns/optuna.journal")).user_attrs
+    attrs = optuna.load_study(study_name="k", storage=get_storage("mlruns/optuna/k.journal")).user_attrs
     assert attrs[WORKER_PREFIX + worker]["state"] == "died"
     replacement = min(
         r["started"] for key, r in attrs.items() if key.startswith(WORKER_PREFIX) and r["started"] > killed_at
@@ -178,7 +179,7 @@ def test_a_search_killed_with_sigkill_resumes_with_nothing_left_running():
     assert "RUNNING" not in {r.info.status for r in runs}
     assert {trial_run(runs, n).info.status for n in done_before} == {"FINISHED"}
     study_parent = optuna.load_study(
-        study_name="crash", storage=get_storage("mlruns/optuna.journal")
+        study_name="crash", storage=get_storage("mlruns/optuna/crash.journal")
     ).user_attrs[PARENT_RUN_ATTR]
     assert json.loads(result.stdout)["search_run_id"] == study_parent  # the same parent run, reopened
 

@@ -21,7 +21,7 @@ SEARCH += ["--n-jobs", "1", "--study", "again", "--sampler", "random", "--trials
 
 
 def _proposals() -> list[tuple]:
-    study = optuna.load_study(study_name="again", storage=get_storage("mlruns/optuna.journal"))
+    study = optuna.load_study(study_name="again", storage=get_storage("mlruns/optuna/again.journal"))
     finished = [t for t in study.trials if t.state.is_finished() and REQUEUED_ATTR not in t.user_attrs]
     return [tuple(sorted(t.params.items())) for t in finished]
 

@@ -88,7 +88,7 @@ class SearchConfig:
     storage: str | None = setting(
         None,
         "Optuna storage: an RDB URL (sqlite:///x.db, postgresql://...) or a .journal file. "
-        "Default: $TUNER_STORAGE, else mlruns/optuna.journal. Keep a password out of the "
+        "Default: $TUNER_STORAGE, else the study's own mlruns/optuna/<study>.journal. Keep a password out of the "
         "command line: put the URL in $TUNER_STORAGE.",
         envvar="TUNER_STORAGE",
         launch=True,

@@ -36,7 +36,9 @@ if TYPE_CHECKING:
 DEFAULT_STORE = Path("mlruns")
 
 # MLflow narrates schema migrations and model saving at INFO/WARNING; a search prints
-# its own summary. Real problems still surface as exceptions.
+# its own summary. Real problems still surface as exceptions. MLflow sets its loggers'
+# level from MLFLOW_LOGGING_LEVEL when it is imported, which may be after this module.
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
 logging.getLogger("mlflow").setLevel(logging.ERROR)
 # With a tracking server, MLflow writes "View run ... at: URL" to stdout as a run ends,
 # which would corrupt `--output json`; our summary says where everything is.

@@ -51,11 +51,20 @@ class OptunaEngine(Engine):
         storage: optuna.storages.BaseStorage | None = None,
     ):
         super().__init__(config)
-        self.storage_url = config.storage or default_storage_url(DEFAULT_STORE.resolve())
         self.study_name = config.study
+        self._storage_url = config.storage
+        self._store_dir = DEFAULT_STORE.resolve()
         self.pool_size = config.n_jobs or usable_cores()
         self.study_total, self.seed, self.report = total, seed, report
         self._storage = storage
+
+    @property
+    def storage_url(self) -> str:
+        """``--storage``, else the study's own journal in ``mlruns/optuna/`` (once it is named)."""
+        if self._storage_url is None:
+            assert self.study_name is not None, "a study's default storage is known once it is named"
+            self._storage_url = default_storage_url(self._store_dir, self.study_name)
+        return self._storage_url
 
     @property
     def storage(self) -> optuna.storages.BaseStorage:
@@ -78,7 +87,9 @@ class OptunaEngine(Engine):
         if self.config.storage:
             check_storage(self.config.storage)  # a wrong URL, host or password fails first
         missing = (
-            local_file_of(self.storage_url) and not Path(self.storage_url.removeprefix("sqlite:///")).exists()
+            self.study_name is not None
+            and local_file_of(self.storage_url)
+            and not Path(self.storage_url.removeprefix("sqlite:///")).exists()
         )
         if self.study_name and missing and self.config.resume:  # refused without creating the file
             raise TunerError(

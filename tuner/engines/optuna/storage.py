@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import optuna
 
@@ -28,9 +29,19 @@ _STORAGE_FORMS = "sqlite:///file.db, postgresql://user@host/db or a path ending 
 StaleTrialCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
 
 
-def default_storage_url(store_dir: Path) -> str:
-    """A journal file inside ``mlruns/``: safe for several local processes at once."""
-    return str(store_dir / "optuna.journal")
+def default_storage_url(store_dir: Path, study: str) -> str:
+    """``study``'s own journal file in ``mlruns/optuna/`` (safe for several local processes).
+
+    One file per study, because opening a journal replays every line of it: with the one
+    journal of every study that tuner kept before, each process of every search replayed
+    the store's whole history (0.27 s at 25 searches, growing with each). A study still in
+    that shared ``mlruns/optuna.journal`` is found there, and resumes there.
+    """
+    own = store_dir / "optuna" / f"{quote(study, safe='')}.journal"
+    shared = store_dir / "optuna.journal"
+    if not own.exists() and shared.exists() and study in optuna.get_all_study_names(get_storage(str(shared))):
+        return str(shared)
+    return str(own)
 
 
 def local_file_of(url: str) -> str | None:
