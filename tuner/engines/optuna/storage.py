@@ -9,6 +9,7 @@ is. Messages never show the password: URLs are redacted, driver errors scrubbed.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import socket
 import sqlite3
 import time
@@ -37,11 +38,20 @@ def default_storage_url(store_dir: Path, study: str) -> str:
     the store's whole history (0.27 s at 25 searches, growing with each). A study still in
     that shared ``mlruns/optuna.journal`` is found there, and resumes there.
     """
-    own = store_dir / "optuna" / f"{quote(study, safe='')}.journal"
+    own = store_dir / "optuna" / _journal_name(study)
     shared = store_dir / "optuna.journal"
     if not own.exists() and shared.exists() and study in optuna.get_all_study_names(get_storage(str(shared))):
         return str(shared)
     return str(own)
+
+
+def _journal_name(study: str) -> str:
+    """A file name for any study name: quoted, and shortened with a hash past 200 bytes
+    (file names are at most 255)."""
+    name = quote(study, safe="")
+    if len(name) > 200:
+        name = f"{name[:180]}-{hashlib.sha256(study.encode()).hexdigest()[:16]}"
+    return f"{name}.journal"
 
 
 def local_file_of(url: str) -> str | None:
