@@ -81,6 +81,7 @@ def trials_of(storage: str, study: str) -> list[optuna.trial.FrozenTrial]:
     return study_trials(storage, study)
 
 
+@pytest.mark.cluster  # .ci/stages/cluster.sh
 def test_three_workers_share_one_study_and_one_tracking_server(tracking_server, database, tmp_path):
     storage = with_password(database)
     env = tuner_env(storage, tracking_server)
@@ -148,6 +149,7 @@ def test_three_workers_share_one_study_and_one_tracking_server(tracking_server, 
         assert PASSWORD not in text
 
 
+@pytest.mark.cluster  # .ci/stages/cluster.sh
 def test_a_sigkilled_worker_trial_is_failed_and_retried(tracking_server, database, tmp_path):
     """A worker machine gone: its trial is failed by whichever comes first, the RDB heartbeat
     (grace 3 s) or, on this host, the worker registry seeing its process gone."""
@@ -191,6 +193,7 @@ def test_a_sigkilled_worker_trial_is_failed_and_retried(tracking_server, databas
     assert failed.user_attrs.get("fail_reason", gone) == gone  # Optuna's heartbeat sets no reason
 
 
+@pytest.mark.cluster  # .ci/stages/cluster.sh
 def test_sigterm_puts_the_running_trial_back_in_the_queue_and_finish_waits_for_it(database, tmp_path):
     env = tuner_env(database, f"sqlite:///{tmp_path / 'mlflow.db'}")
     slow = [*STUDY, "--epochs", "300", "--patience", "300", "--pruner", "none", "--trials", "3"]

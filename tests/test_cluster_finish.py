@@ -19,7 +19,7 @@ from sklearn.datasets import load_iris
 
 from tuner.engines.optuna.record import FINISH_ATTR, RESULT_ATTR
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]  # .ci/stages/cluster.sh
 STUDY = ["--space", "mlp_quick", "--epochs", "2", "--patience", "2", "--recheck", "1", "--trials", "2"]
 
 

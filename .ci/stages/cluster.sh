@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# CI stage: the cluster tests (-m cluster in tests/test_cluster.py and tests/test_cluster_finish.py).
+# Several `tuner worker` and `tuner study finish` processes share one study on the PostgreSQL
+# server on 127.0.0.1:5432 and one `mlflow server`, as a scheduler's job runs them: three
+# workers, a worker killed, one preempted, finishes started twice, after a crash, beside the
+# workers and by the last worker. About five minutes on 2 cores: kept out of the main suite.
+#   .ci/stages/cluster.sh           (from .ci/run, or alone after `pip install -e ".[dev]"`)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
+    for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+[ -f .venv/bin/activate ] || { echo "no .venv: run .ci/run, or create it and pip install -e '.[dev]'" >&2; exit 2; }
+. .venv/bin/activate
+python -m pytest -m cluster tests/test_cluster.py tests/test_cluster_finish.py -p no:cacheprovider
