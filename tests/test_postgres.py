@@ -74,7 +74,8 @@ def test_joining_a_study_holds_the_connections_of_one_storage(database):
     gc.collect()
     gc.disable()
     try:
-        load_study("join", database).get_trials()
+        joined = load_study("join", database)  # held: its own storage's connections count
+        joined.get_trials()
         assert connections() == held_by_one
     finally:
         gc.enable()
