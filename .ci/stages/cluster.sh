@@ -7,10 +7,5 @@
 #   .ci/stages/cluster.sh           (from .ci/run, or alone after `pip install -e ".[dev]"`)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-if ! pg_isready -q -h 127.0.0.1 -p 5432; then
-    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
-    for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
-fi
-[ -f .venv/bin/activate ] || { echo "no .venv: run .ci/run, or create it and pip install -e '.[dev]'" >&2; exit 2; }
-. .venv/bin/activate
+. .ci/stages/postgres_and_venv.sh
 python -m pytest -m cluster tests/test_cluster.py tests/test_cluster_finish.py -p no:cacheprovider

@@ -12,12 +12,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
 
-if ! pg_isready -q -h 127.0.0.1 -p 5432; then
-    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
-    for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
-fi
-[ -f .venv/bin/activate ] || { echo "no .venv: run .ci/run, or create it and pip install -e '.[dev]'" >&2; exit 2; }
-. .venv/bin/activate
+. .ci/stages/postgres_and_venv.sh
 
 munge_before=$(munge -n >/dev/null 2>&1 && echo yes || echo no)
 marker=$(mktemp)
