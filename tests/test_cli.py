@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -180,17 +181,14 @@ def test_the_same_seed_gives_the_same_search(tmp_path, monkeypatch):
     assert first["test_score"] == pytest.approx(second["test_score"])
 
 
-def test_table_output_shows_the_summary():
-    result = run_cli("search", *FAST, "--trials", "2", "--name", "tbl")
-    for text in (
-        "Best trials of 2",
-        "Best parameters:",
-        "Validation accuracy:",
-        "Test accuracy",
-        "tuner ui",
-        "--resume",
-    ):
+def test_table_output_shows_the_summary_and_a_command_that_adds_trials_as_printed():
+    result = run_cli("search", *FAST, "--trials", "2", "--name", "tbl", "--seed", "7")
+    for text in ("Best trials of 2", "Best parameters:", "Validation accuracy:", "Test accuracy", "tuner ui"):
         assert text in result.stdout
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("Add trials: tuner search ")]
+    printed = shlex.split(line.removeprefix("Add trials: tuner "))  # one line, with --epochs, --seed...
+    added = json.loads(run_cli(*printed, "--trials", "1", "--quiet", "--output", "json").stdout)
+    assert len(added["trials"]) == 3 and added["name"] == "tbl"
 
 
 def test_regression_search_with_the_books_space():

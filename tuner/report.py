@@ -79,12 +79,28 @@ def print_search_result(result: Any, config: Any, console: Console | None = None
     console.print(f"Trials: tuner show {name}   |   the model as files: tuner export {name} --out DIR")
     link = runs_link("http://127.0.0.1:5000", result.experiment_id)
     console.print(f"Pictures and runs: tuner ui, then {link}")
-    if result.study and config is not None:
-        console.print(
-            f"Add trials: tuner search --space {shlex.quote(str(config.space))} --data "
-            f"{shlex.quote(config.data)} --name {shlex.quote(result.name)} "
-            f"--study {shlex.quote(result.study)} --storage {shlex.quote(result.storage)} --resume"
-        )
+    if result.study and config is not None:  # one line, never wrapped: it is there to be pasted
+        console.print(f"Add trials: {resume_command(config, result)}", soft_wrap=True)
+
+
+def resume_command(config: Any, result: Any) -> str:
+    """The `tuner search` that adds trials to ``result``'s study: its space and data, every
+    setting the study must match that was not left at its default, and where it is stored."""
+    from dataclasses import fields
+
+    from tuner.redact import redact
+
+    args = ["tuner", "search", "--space", str(config.space), "--data", str(config.data)]
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if f.metadata["cli"] and not f.metadata["resumable"] and value is not None and value != f.default:
+            args += [f"--{f.name.replace('_', '-')}", str(value)]
+    args += ["--study", result.study]
+    if config.storage:
+        args += ["--storage", result.storage]
+    if config.tracking_uri:
+        args += ["--tracking-uri", redact(config.tracking_uri)]
+    return shlex.join([*args, "--resume"])
 
 
 def _ago(seconds: float) -> str:
