@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import shlex
+from dataclasses import fields
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from tuner.config import resumable_settings
+from tuner.redact import redact
 from tuner.tracking import COMPLETE, FAILED, PRUNED, runs_link
 
 TOP_TRIALS = 10
@@ -86,14 +89,11 @@ def print_search_result(result: Any, config: Any, console: Console | None = None
 def resume_command(config: Any, result: Any) -> str:
     """The `tuner search` that adds trials to ``result``'s study: its space and data, every
     setting the study must match that was not left at its default, and where it is stored."""
-    from dataclasses import fields
-
-    from tuner.redact import redact
-
     args = ["tuner", "search", "--space", str(config.space), "--data", str(config.data)]
+    may_differ = resumable_settings()
     for f in fields(config):
         value = getattr(config, f.name)
-        if f.metadata["cli"] and not f.metadata["resumable"] and value is not None and value != f.default:
+        if f.name not in may_differ and value is not None and value != f.default:
             args += [f"--{f.name.replace('_', '-')}", str(value)]
     args += ["--study", result.study]
     if config.storage:
