@@ -2,15 +2,17 @@
 # Build tuner's image from the repository root: docker/build.sh [options]
 #
 #   --gpu            TensorFlow with its CUDA wheels (tensorflow[and-cuda]); tag tuner:gpu
-#   --tensorflow R   any TensorFlow requirement (default tensorflow-cpu, tuner's bounds)
+#   --tensorflow R   any TensorFlow requirement (default tensorflow-cpu at the locked version)
 #   --base IMAGE     a Debian-based Python 3.11 image (default: the official python:3.11-slim)
 #   --tag NAME       image tag (default tuner:cpu, or tuner:gpu with --gpu)
 #   --wheelhouse     download every wheel first, with this machine's pip and its settings, into
 #                    docker/inputs/wheels: the build then asks no index (a second build reuses
 #                    what is there). Without it, pip in the build asks the index (through the
 #                    CA certificates below), and docker/inputs/wheels is emptied.
-#   --pin            pin versions to the Python environment this script runs in (pip freeze),
-#                    e.g. the one the tests pass in
+#   --no-lock        resolve tuner's version ranges afresh instead of installing the versions
+#                    of constraints.txt, the lock the tests and CI run with (the default; it
+#                    replaces the old --pin). The GPU image takes the locked TensorFlow version
+#                    with its CUDA wheels on top, which the lock leaves free.
 #
 # Extra CA certificates ($EXTRA_CA_CERTS_DIR, default /usr/local/share/ca-certificates: the
 # ones update-ca-certificates installed) are given to pip in the builder stage only, for an
@@ -18,15 +20,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tensorflow=tensorflow-cpu tag= base= wheelhouse=0 pin=0
+tensorflow= tag= base= wheelhouse=0 lock=1 gpu=0
 while [ $# -gt 0 ]; do
     case "$1" in
-        --gpu) tensorflow="tensorflow[and-cuda]"; tag=${tag:-tuner:gpu} ;;
+        --gpu) gpu=1; tag=${tag:-tuner:gpu} ;;
         --tensorflow) tensorflow=$2; shift ;;
         --base) base=$2; shift ;;
         --tag) tag=$2; shift ;;
         --wheelhouse) wheelhouse=1 ;;
-        --pin) pin=1 ;;
+        --no-lock) lock=0 ;;
         *) echo "unknown option $1 (see the top of $0)" >&2; exit 2 ;;
     esac
     shift
@@ -40,10 +42,15 @@ certs=${EXTRA_CA_CERTS_DIR:-/usr/local/share/ca-certificates}
 if [ -d "$certs" ]; then
     find "$certs" -name '*.crt' -type f -exec cp {} docker/inputs/certs/ \;
 fi
-if [ "$pin" = 1 ]; then
-    # Everything installed here but tuner itself (the image builds it from this tree).
-    "$python" -m pip freeze --exclude-editable | grep -v -i -E '^(tuner|tuner-hpo)[ =@]' \
-        > docker/inputs/constraints.txt
+if [ "$lock" = 1 ]; then
+    # The lock without TensorFlow's own line: the image installs tensorflow-cpu or
+    # tensorflow[and-cuda] (other names) at that version instead.
+    locked_tf=$(sed -n 's/^tensorflow==\([^ ]*\).*/\1/p' constraints.txt)
+    grep -v -E '^tensorflow==' constraints.txt > docker/inputs/constraints.txt
+fi
+if [ -z "$tensorflow" ]; then
+    tensorflow=$([ "$gpu" = 1 ] && echo "tensorflow[and-cuda]" || echo tensorflow-cpu)
+    [ "$lock" = 1 ] && tensorflow="$tensorflow==$locked_tf"
 fi
 
 start=$(date +%s)

@@ -6,7 +6,7 @@
 #                     CA (added to pip's bundle here, in the builder stage only; the classic
 #                     builder has no build secrets, BuildKit's --secret would need buildx)
 #   wheels/*.whl      a complete wheelhouse: pip then never asks an index (offline builds)
-#   constraints.txt   pins, e.g. the versions of the environment the tests ran in
+#   constraints.txt   pins: the lock (the repository's constraints.txt) without TensorFlow
 set -eu
 if [ ! -f /build/ca.pem ] && ls /build/certs/*.crt >/dev/null 2>&1; then
     cat "$(/opt/venv/bin/python -c 'import pip._vendor.certifi as c; print(c.where())')" \

@@ -71,7 +71,7 @@ def engine() -> Iterator[DockerEngine]:
 @pytest.fixture(scope="module")
 def image(engine, timings, tmp_path_factory) -> str:
     """docker/build.sh as a user runs it, on the offline base: the CPU image, its wheels
-    downloaded first with this machine's pip (and pinned to this environment's versions)."""
+    downloaded first with this machine's pip, at the versions of the lock (constraints.txt)."""
     base = base_image(tmp_path_factory.mktemp("base"), timings)
     start = time.monotonic()
     env = {**os.environ, "PYTHON": sys.executable, "DOCKER_BUILDKIT": "0"}
@@ -82,7 +82,6 @@ def image(engine, timings, tmp_path_factory) -> str:
         "--tag",
         IMAGE,
         "--wheelhouse",
-        "--pin",
         env=env,
         timeout=1800,
     )

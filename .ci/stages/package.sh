@@ -17,7 +17,7 @@ deactivate
 
 python3 -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install --quiet --upgrade pip
-"$work/venv/bin/python" -m pip install --quiet "$work"/dist/*.whl
+"$work/venv/bin/python" -m pip install --quiet -c constraints.txt "$work"/dist/*.whl  # the lock, as CI runs
 cd "$work"  # away from the source tree: only the installed wheel can answer
 "$work/venv/bin/tuner" --help > /dev/null
 "$work/venv/bin/tuner" --version
