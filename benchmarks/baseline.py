@@ -4,7 +4,7 @@ Why: to tell what tuner's machinery (its model factory, estimator, MLflow loggin
 worker processes) costs or gains against the loop a practitioner would write by hand
 in an afternoon. This file is fixed once and for all: change it and past figures in
 benchmarks/results/ stop being comparable. It uses tuner only for the split
-(``tuner.data.load_dataset``), so train/valid/test rows are the ones tuner sees, and
+(``tuner.data.dataset.load_dataset``), so train/valid/test rows are the ones tuner sees, and
 for tables with categorical columns its one-hot encoding, which any loop needs.
 
 The search: the book's space (Hands-On ML ch. 10: 0-3 ReLU hidden layers of 1-100
@@ -95,7 +95,7 @@ class ReportToPruner(keras.callbacks.Callback):
 
 def prepare(data: str, target: str | None, seed: int) -> dict[str, Any]:
     """tuner's split as float32 arrays: features standardized, and the target for regression."""
-    from tuner.data import load_dataset
+    from tuner.data.dataset import load_dataset
 
     ds = load_dataset(data, target, None, seed)
     raw = {

@@ -62,9 +62,9 @@ def search(dataset: str, seed: int) -> dict[str, Any]:
 
 def refit_scores(dataset: str, seed: int, result: dict[str, Any]) -> dict[int, float]:
     """Each re-checked candidate's test score, refitted as tuner refits its winner."""
-    from tuner.data import load_dataset
-    from tuner.estimator import estimator_params, make_estimator
-    from tuner.metrics import get_metric
+    from tuner.data.dataset import load_dataset
+    from tuner.trial.estimator import estimator_params, make_estimator
+    from tuner.trial.metrics import get_metric
 
     data, target = data_and_target(dataset)
     ds = load_dataset(data, target, None, seed)

@@ -124,7 +124,7 @@ def data_args(dataset: str) -> list[str]:
 
 def test_variance(dataset: str, seed: int) -> float:
     """Population variance of the test target of tuner's split: R2's denominator."""
-    from tuner.data import load_dataset
+    from tuner.data.dataset import load_dataset
 
     data, target = data_and_target(dataset)
     return float(np.var(load_dataset(data, target, None, seed).y_test))

@@ -25,9 +25,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from tuner.data import load_dataset  # noqa: E402
-from tuner.estimator import DEFAULT_BATCH_SIZE  # noqa: E402
-from tuner.model import build_model  # noqa: E402
+from tuner.data.dataset import load_dataset  # noqa: E402
+from tuner.trial.estimator import DEFAULT_BATCH_SIZE  # noqa: E402
+from tuner.trial.network import build_model  # noqa: E402
 
 MODEL_ARGS = set(inspect.signature(build_model).parameters)
 

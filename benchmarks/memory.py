@@ -36,9 +36,9 @@ def in_process(trials: int, epochs: int) -> None:
     """Fit the trial unit ``trials`` times in this process; print RSS at checkpoints."""
     from sklearn.model_selection import ParameterSampler
 
-    from tuner.data import load_dataset
-    from tuner.estimator import estimator_params, make_estimator
+    from tuner.data.dataset import load_dataset
     from tuner.space import load_space
+    from tuner.trial.estimator import estimator_params, make_estimator
 
     space = load_space("mlp_classification")
     ds = load_dataset("digits")
@@ -64,7 +64,7 @@ def in_process(trials: int, epochs: int) -> None:
 
 def search(trials: int, epochs: int, n_jobs: int) -> None:
     """One Optuna search; RSS of the search process and peak RSS of its workers."""
-    from tuner.search import SearchConfig, run_search
+    from tuner.jobs.local import SearchConfig, run_search
 
     storage = os.path.abspath("optuna.journal")
     config = SearchConfig(

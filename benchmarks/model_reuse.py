@@ -1,4 +1,4 @@
-"""What reusing a candidate's traced model saves in the finish (tuner.model_reuse).
+"""What reusing a candidate's traced model saves in the finish (tuner.trial.model_reuse).
 
 The finish re-checks 3 candidates on 2 folds each and refits the winner: 7 fits of 3
 networks. With reuse, a worker hands a candidate's second fold and its refit the model
@@ -21,15 +21,15 @@ import statistics
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TUNER_TF_THREADS", "1")  # tuner.gpus.THREADS_ENV: a 2-core worker's share
+os.environ.setdefault("TUNER_TF_THREADS", "1")  # tuner.processes.gpus.THREADS_ENV: a 2-core worker's share
 
 import numpy as np  # noqa: E402
 from sklearn import datasets  # noqa: E402
 from sklearn.model_selection import StratifiedKFold  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
-from tuner import model_reuse  # noqa: E402
-from tuner.estimator import make_estimator  # noqa: E402
+from tuner.trial import model_reuse  # noqa: E402
+from tuner.trial.estimator import make_estimator  # noqa: E402
 
 LOADERS = {
     "wine": datasets.load_wine,

@@ -3,7 +3,7 @@
 Makes a local SQLite MLflow store with a parent run and 15 synthetic trial runs (Optuna-like:
 complete, pruned and failed trials, each with a ``val_loss`` history of 20-30 epochs and the
 values its pruner saw) or 5 random-search candidates of 3 fold runs each, then times
-``tuner.plots.publish_search_artifacts`` in this process:
+``tuner.views.plots.publish_search_artifacts`` in this process:
 
 * ``first call``: the first publish of the process, pictures included: it pays for importing
   matplotlib (and, with ``--fresh-font-cache``, for building matplotlib's font cache, as a
@@ -67,7 +67,7 @@ def params_of(rng: random.Random) -> dict:
 
 
 def optuna_like(client, experiment: str, search: str, trials: int, rng: random.Random) -> list:
-    from tuner.records import TrialRecord
+    from tuner.search.outcomes import TrialRecord
 
     records = []
     for number in range(trials):
@@ -91,7 +91,7 @@ def optuna_like(client, experiment: str, search: str, trials: int, rng: random.R
 def random_like(
     client, experiment: str, search: str, trials: int, rng: random.Random, folds: int = 3
 ) -> list:
-    from tuner.records import TrialRecord
+    from tuner.search.outcomes import TrialRecord
 
     records = []
     for number in range(trials):
@@ -168,7 +168,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="tuner-bench-plots-"))
     if args.fresh_font_cache:
         os.environ["MPLCONFIGDIR"] = str(folder / "mplconfig")  # empty: matplotlib rebuilds its font list
-    from tuner.plots import publish_search_artifacts
+    from tuner.views.plots import publish_search_artifacts
 
     uri, search, records = setup(folder, args.engine, args.trials)
     assert "matplotlib" not in sys.modules, "matplotlib was imported before the first publish"

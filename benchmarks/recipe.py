@@ -1,7 +1,7 @@
 """The book's recipe (Hands-On ML ch. 10): scikeras + RandomizedSearchCV, the slow reference.
 
 Why: tuner's README starts from this recipe; this script shows what it costs and
-scores on the same rows (tuner's split, via ``tuner.data.load_dataset``), so the
+scores on the same rows (tuner's split, via ``tuner.data.dataset.load_dataset``), so the
 figures of `tuner search` and benchmarks/baseline.py have a point of reference.
 Only meant for the datasets bundled with scikit-learn: 31 fits make it slow.
 

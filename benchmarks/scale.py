@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import psutil
 
-from tuner.gpus import usable_cores
+from tuner.processes.gpus import usable_cores
 
 HERE = Path(__file__).resolve().parent
 DATA_DIR = HERE / ".data"
@@ -55,9 +55,9 @@ MIB = 2**20
 PLAIN_FIT = """
 import json, sys, time
 import numpy as np
-from tuner import tf_env  # the worker's thread count, from $TUNER_TF_THREADS
-from tuner.data import load_dataset
-from tuner.model import build_model
+from tuner.processes import tensorflow_env as tf_env  # the worker's thread count, from $TUNER_TF_THREADS
+from tuner.data.dataset import load_dataset
+from tuner.trial.network import build_model
 import keras
 
 data, task = sys.argv[1], sys.argv[2]
@@ -78,7 +78,7 @@ print(json.dumps({"rows": len(y), "rows_per_s": len(y) * (len(times) - 1) / sum(
 
 IDLE_WORKER = """
 import json, psutil
-import tuner.estimator  # what a warm worker imports before its first trial
+import tuner.trial.estimator  # what a warm worker imports before its first trial
 print(json.dumps({"rss": psutil.Process().memory_info().rss}))
 """
 

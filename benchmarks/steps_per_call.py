@@ -1,4 +1,4 @@
-"""What several training steps per call into the graph cost and save, for tuner.estimator.SHORT_FIT_STEPS.
+"""What several training steps per call into the graph cost and save, for tuner.trial.estimator.SHORT_FIT_STEPS.
 
 Keras' ``steps_per_execution`` above 1 wraps the train step in a loop inside the traced
 function. The loop makes each step cheaper (one call from Python per epoch, not per
@@ -20,11 +20,11 @@ import statistics
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TUNER_TF_THREADS", "1")  # tuner.gpus.THREADS_ENV: a 2-core worker's share
+os.environ.setdefault("TUNER_TF_THREADS", "1")  # tuner.processes.gpus.THREADS_ENV: a 2-core worker's share
 
 import numpy as np  # noqa: E402
 
-from tuner.tf_env import tf  # noqa: E402  (one thread: set before TensorFlow starts)
+from tuner.processes.tensorflow_env import tf  # noqa: E402  (one thread: set before TensorFlow starts)
 
 STEPS = 300  # one epoch
 ROUNDS = 3
@@ -32,8 +32,8 @@ ROUNDS = 3
 
 def measure(steps_per_execution: int, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """(trace seconds, seconds per step) of a new 2 x 30 Adam MLP."""
-    from tuner.model import build_model
-    from tuner.training_data import training_data
+    from tuner.trial.batch_stream import training_data
+    from tuner.trial.network import build_model
 
     model = build_model(
         2, 30, 1e-3, "adam", task="multiclass", input_shape=X.shape[1:], n_outputs=10,

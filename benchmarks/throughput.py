@@ -24,7 +24,7 @@ def main() -> None:
     args = parser.parse_args()
     os.chdir(tempfile.mkdtemp(prefix="tuner-throughput-"))
 
-    from tuner.search import SearchConfig, run_search
+    from tuner.jobs.local import SearchConfig, run_search
 
     runs = [
         ("optuna", dict(engine="optuna", trials=args.trials)),

@@ -1,6 +1,6 @@
 """Search-space files: shipped ones load, both engines agree.
 
-Bad space files (and every other bad input) are the catalogue in tests/test_bad_input.py.
+Bad space files (and every other bad input) are the catalogue in tests/e2e/test_bad_input.py.
 """
 
 from __future__ import annotations

@@ -1,20 +1,42 @@
 """tuner: hyperparameter search for Keras models, every trial recorded in MLflow.
 
-``from tuner import build_model`` gives the model factory; TensorFlow is imported
-only when it is first used, so the CLI starts fast.
+The Python API::
+
+    from tuner import SearchConfig, run_search
+    result = run_search(SearchConfig(data="digits", trials=10))
+
+Everything here is imported when first used (PEP 562), so ``tuner --help`` and
+``import tuner`` stay fast; TensorFlow loads with the first model built.
+
+``__version__`` is the installed distribution's version (one source: ``pyproject.toml``,
+read back from the install's metadata); a checkout that is not installed reports
+``0+unknown``.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-__version__ = "0.1.0"
-__all__ = ["build_model", "__version__"]
+__all__ = ["SearchConfig", "SearchResult", "build_model", "run_search", "__version__"]
+
+_LAZY = {
+    "SearchConfig": "tuner.config",
+    "SearchResult": "tuner.search.outcomes",
+    "build_model": "tuner.trial.network",
+    "run_search": "tuner.jobs.local",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name == "build_model":
-        from tuner.model import build_model
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name == "__version__":
+        from tuner.distribution import installed_version
 
-        return build_model
+        return installed_version() or "0+unknown"
     raise AttributeError(f"module 'tuner' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,6 +1,6 @@
 """Names users may write in search spaces and on the command line.
 
-Kept apart from ``tuner.model`` and the engines so that checking a space file, a config or CLI flags
+Kept apart from ``tuner.trial.network`` and the engines so that checking a space file, a config or CLI flags
 does not import TensorFlow.
 """
 

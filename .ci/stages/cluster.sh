@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI stage: the cluster tests (-m cluster in tests/test_cluster.py and tests/test_cluster_finish.py).
+# CI stage: the cluster tests (-m cluster in tests/jobs/test_cluster.py and tests/jobs/test_cluster_finish.py).
 # Several `tuner worker` and `tuner study finish` processes share one study on the PostgreSQL
 # server on 127.0.0.1:5432 and one `mlflow server`, as a scheduler's job runs them: three
 # workers, a worker killed, one preempted, finishes started twice, after a crash, beside the
@@ -8,4 +8,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . .ci/stages/postgres_and_venv.sh
-python -m pytest -m cluster tests/test_cluster.py tests/test_cluster_finish.py -p no:cacheprovider
+python -m pytest -m cluster tests/jobs/test_cluster.py tests/jobs/test_cluster_finish.py -p no:cacheprovider

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI stage: docker/ for real (tests/test_docker.py): Debian's Docker engine and docker-compose
+# CI stage: docker/ for real (tests/deploy/test_docker.py): Debian's Docker engine and docker-compose
 # 1.29, debootstrap for an offline base image. The test starts dockerd, builds the images (the
 # base and a PostgreSQL stand-in are kept under tags; Docker's layer cache makes a second run
 # fast), runs the stack, and stops dockerd with its bridge and iptables rules; this script
@@ -32,5 +32,5 @@ cleanup() {
 trap cleanup EXIT
 
 start=$(date +%s)
-TUNER_INFRA_TIMINGS=$timings python -m pytest -m docker tests/test_docker.py -p no:cacheprovider
+TUNER_INFRA_TIMINGS=$timings python -m pytest -m docker tests/deploy/test_docker.py -p no:cacheprovider
 echo "docker stage: $(($(date +%s) - start)) s"

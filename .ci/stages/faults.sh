@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI stage: the fault tests (tests/test_faults.py, -m faults). Each breaks something for real and
+# CI stage: the fault tests (tests/e2e/test_faults.py, -m faults). Each breaks something for real and
 # waits for tuner to ride it out or stop cleanly: workers killed with SIGKILL, a private
 # PostgreSQL (initdb) stopped mid-trial, an `mlflow server` stopped mid-trial, a store made
 # unwritable (setpriv without the capabilities that let root ignore permission bits). Minutes
@@ -8,4 +8,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . .ci/stages/postgres_and_venv.sh
-python -m pytest -m faults tests/test_faults.py -p no:cacheprovider
+python -m pytest -m faults tests/e2e/test_faults.py -p no:cacheprovider

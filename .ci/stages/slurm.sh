@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI stage: deploy/slurm for real (tests/test_slurm.py): Debian's slurm-wlm and munge on this one
+# CI stage: deploy/slurm for real (tests/deploy/test_slurm.py): Debian's slurm-wlm and munge on this one
 # machine. The test writes the configuration at run time, starts munged, slurmctld and slurmd,
 # submits deploy/slurm/submit.sh against the PostgreSQL server on 127.0.0.1:5432 and an
 # `mlflow server`, and stops the daemons; this script installs the packages, makes sure
@@ -32,5 +32,5 @@ cleanup() {
 trap cleanup EXIT
 
 start=$(date +%s)
-TUNER_INFRA_TIMINGS=$timings python -m pytest -m slurm tests/test_slurm.py -p no:cacheprovider
+TUNER_INFRA_TIMINGS=$timings python -m pytest -m slurm tests/deploy/test_slurm.py -p no:cacheprovider
 echo "slurm stage: $(($(date +%s) - start)) s"

@@ -4,6 +4,8 @@
 Every engine implements :class:`tuner.engines.base.Engine`. The table below names
 them without importing them, so the CLI answers ``--help`` at once; its keys are
 :data:`tuner.choices.ENGINES` (a test checks it).
+
+May import: search, shipping, trial, tracking, processes, _compat, and the modules at tuner's top.
 """
 
 from __future__ import annotations
@@ -19,6 +21,19 @@ ENGINE_CLASSES = {
     "optuna": "tuner.engines.optuna.engine:OptunaEngine",
     "random": "tuner.engines.random_search:RandomEngine",
 }
+# Engines whose trials run in a pool of warm worker processes (their ``pool_size`` is above 0;
+# a test checks it): the fork server that those workers come from starts for them alone.
+POOLED = frozenset({"optuna"})
+
+
+def start_workers_early(engine: str) -> None:
+    """The one place that decides whether the worker fork server starts: for a pooled engine,
+    start it now, so that its TensorFlow import overlaps the caller's own imports and set-up.
+    Called first thing by the commands and again by the search's first step (a no-op then)."""
+    if engine in POOLED:
+        from tuner.processes.fork_server import start_early
+
+        start_early()
 
 
 def make_engine(config: SearchConfig) -> Engine:

@@ -3,7 +3,7 @@
 As scikit-learn's ``BaseSearchCV._run_search`` is for its searches, an engine runs
 trials of the shared trial unit and reads them back. Loading the data, the parent
 run, the worker pool, progress, the finish and the result are the same for every
-engine and live in :mod:`tuner.steps`, which asks the engine only what differs:
+engine and live in :mod:`tuner.jobs.steps`, which asks the engine only what differs:
 
 * :meth:`Engine.run` (required) runs the trials; :meth:`Engine.outcome` reads them;
 * :meth:`Engine.check` (optional) refuses, before anything is written, what the run
@@ -22,13 +22,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tuner.config import SearchConfig
-from tuner.context import Inputs, SearchContext
-from tuner.finish import Fits, InProcessFits
-from tuner.records import EngineResult
-from tuner.tracking import RunTarget
+from tuner.search.context import Inputs, SearchContext
+from tuner.search.finish import Fits, InProcessFits
+from tuner.search.outcomes import EngineResult
+from tuner.tracking.runs import RunTarget
 
 if TYPE_CHECKING:
-    from tuner.engines.optuna.pool import WorkerPool
+    from tuner.processes.pool import WorkerPool
 
 
 class Engine(ABC):
@@ -62,7 +62,7 @@ class Engine(ABC):
         return None
 
     def run_name(self, experiment: RunTarget) -> str:
-        from tuner.search_run import timestamp
+        from tuner.search.parent_run import timestamp
 
         return timestamp()
 

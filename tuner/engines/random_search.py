@@ -21,12 +21,12 @@ from sklearn.model_selection import KFold, ParameterSampler, RandomizedSearchCV,
 from sklearn.pipeline import Pipeline
 
 from tuner.config import SearchConfig
-from tuner.context import Inputs, SearchContext
 from tuner.engines.base import Engine
 from tuner.errors import TunerError, first_line
-from tuner.gpus import share_gpus, usable_cores
-from tuner.records import EngineResult, TrialRecord
-from tuner.tracking import (
+from tuner.processes.gpus import share_gpus, usable_cores
+from tuner.search.context import Inputs, SearchContext
+from tuner.search.outcomes import EngineResult, TrialRecord
+from tuner.tracking.runs import (
     COMPLETE,
     FAILED,
     KIND_TAG,
@@ -34,10 +34,10 @@ from tuner.tracking import (
     SEARCH_TAG,
     STATE_TAG,
     RunTarget,
-    client_for,
     close_run,
     recorded_run,
 )
+from tuner.tracking.store import client_for
 
 STEP = "keras"  # the estimator's step name in the Pipeline
 RUN_TARGET_PARAM = f"{STEP}__run_target"
@@ -210,7 +210,7 @@ def _close_open_folds(ctx: SearchContext) -> None:
 
 def _make_search(ctx: SearchContext) -> tuple[LoggedRandomizedSearchCV, np.ndarray]:
     """The search over a (preprocessing +) trial-unit pipeline, and each train row's fold."""
-    from tuner.estimator import estimator_params, make_estimator
+    from tuner.trial.estimator import estimator_params, make_estimator
 
     ds, config = ctx.dataset, ctx.config
     estimator = make_estimator(**ctx.estimator_kwargs(), random_state=config.seed)

@@ -18,22 +18,23 @@ from typing import Any
 import optuna
 
 from tuner.config import SearchConfig
-from tuner.context import Inputs, SearchContext
 from tuner.engines.base import Engine
 from tuner.engines.optuna.lost import close_orphaned_runs
-from tuner.engines.optuna.pool import WorkerPool
 from tuner.engines.optuna.record import StudyRecord
 from tuner.engines.optuna.storage import check_storage, default_storage_url, get_storage, local_file_of
 from tuner.engines.optuna.study import STATE_NAMES, check_study_name, collect, load_study, sampler_seed
 from tuner.engines.optuna.supervisor import ProgressReport, run_in_workers
 from tuner.engines.optuna.worker import recheck_task, refit_task
 from tuner.errors import TunerError
-from tuner.finish import Candidate, FinalModel
-from tuner.gpus import usable_cores
-from tuner.records import EngineResult
+from tuner.processes.gpus import usable_cores
+from tuner.processes.pool import WorkerPool
 from tuner.redact import redact
-from tuner.search_run import timestamp
-from tuner.tracking import DEFAULT_STORE, RunTarget, reopen_run
+from tuner.search.context import Inputs, SearchContext
+from tuner.search.finish import Candidate, FinalModel
+from tuner.search.outcomes import EngineResult
+from tuner.search.parent_run import timestamp
+from tuner.tracking.runs import RunTarget, reopen_run
+from tuner.tracking.store import DEFAULT_STORE
 
 
 class OptunaEngine(Engine):
@@ -168,7 +169,7 @@ class PoolFits:
 
     def recheck(self, tasks: list[tuple[Candidate, int]]) -> list[tuple[float, float]]:
         # One candidate's folds in one worker, the validation leader's in the one that refits:
-        # they reuse the candidate's traced model (tuner.model_reuse).
+        # they reuse the candidate's traced model (tuner.trial.model_reuse).
         return self.pool.run_all(recheck_task, [(*self.study, c, k) for c, k in tasks], lanes=True)
 
     def refit(self, chosen: Candidate, checked: list[Candidate]) -> FinalModel:

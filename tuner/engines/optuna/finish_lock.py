@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import optuna
 
 from tuner.engines.optuna.record import finish_claim, stored_result, write_finish_claim
-from tuner.tracking import worker_id
+from tuner.processes.worker_id import worker_id
 
 SETTLE_SECONDS = 1.0  # how long two claims written at once take to show which one stuck
 

@@ -2,7 +2,7 @@
 
 One rule for every storage. Which worker is gone is told by its process on this
 host, by the worker registry's heartbeats elsewhere (any storage, the journal file
-included; :mod:`tuner.engines.optuna.worker_registry`), and by Optuna's own
+included; :mod:`tuner.engines.optuna.heartbeats`), and by Optuna's own
 heartbeat on RDB storages (:func:`retry_stale_trial`). A trial no worker claimed
 (its creator lost the storage between creating it and naming itself on it) is lost
 once the storage retry budget has passed since it started: by then its creator has
@@ -19,13 +19,14 @@ from datetime import datetime, timedelta
 
 import optuna
 
+from tuner._compat.optuna import fail_trial
+from tuner.engines.optuna.heartbeats import worker_gone, workers_seen
 from tuner.engines.optuna.record import REASON_ATTR, REQUEUED_ATTR, RETRIES_ATTR, StudyRecord, is_tuners
 from tuner.engines.optuna.retrying import retry_budget
-from tuner.engines.optuna.worker_registry import worker_gone, workers_seen
 from tuner.errors import first_line
-from tuner.optuna_internals import fail_trial
 from tuner.redact import scrub
-from tuner.tracking import FAILED, WORKER_ATTR, close_run, close_trial_runs, open_runs_of
+from tuner.tracking.runs import FAILED, MLFLOW_RUNNING, WORKER_ATTR, close_run, open_runs_of
+from tuner.tracking.store import client_for
 
 MAX_RETRIES = 3  # a trial whose worker died is retried this many times
 STALE_REASON = "its worker stopped sending heartbeats (killed, preempted or cut off); retried"
@@ -147,3 +148,16 @@ def fail_stale_trials(study: optuna.Study) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+
+
+def close_trial_runs(tracking_uri: str, experiment_id: str, study: str, trial: int, reason: str) -> list[str]:
+    """Close as failed the runs of Optuna trial ``trial`` still open: their process is gone."""
+    client = client_for(tracking_uri)
+    query = (
+        f"tags.`optuna.study` = '{study}' and tags.`optuna.trial` = '{trial}' "
+        f"and attributes.status = '{MLFLOW_RUNNING}'"
+    )
+    runs = client.search_runs([experiment_id], filter_string=query)
+    for run in runs:
+        close_run(tracking_uri, run.info.run_id, FAILED, reason)
+    return [run.info.run_id for run in runs]

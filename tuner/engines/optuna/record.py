@@ -23,7 +23,7 @@ from tuner.distribution import NAMES
 from tuner.errors import TunerError
 from tuner.redact import redact
 from tuner.space import SearchSpace, parse_space
-from tuner.tracking import RunTarget
+from tuner.tracking.runs import RunTarget
 
 FORMAT = 2  # 1: studies created before the format was numbered (same attributes)
 FORMAT_ATTR = "tuner.format"
@@ -36,9 +36,7 @@ VERSIONS_ATTR = "tuner.versions"  # a worker with other versions is refused
 HOST_ATTR = "tuner.storage_host"  # a local-file storage's machine: no worker elsewhere
 RESULT_ATTR = "tuner.result"  # what the finish step returned, for a second `study finish`
 FINISH_ATTR = "tuner.finish"  # who runs the finish step, and its last heartbeat
-WORKER_PREFIX = (
-    "tuner.worker:"  # one attribute per worker process seen (tuner.engines.optuna.worker_registry)
-)
+WORKER_PREFIX = "tuner.worker:"  # one attribute per worker process seen (tuner.engines.optuna.heartbeats)
 # A trial's own attributes.
 RUN_ATTR = "mlflow_run_id"  # the trial's MLflow run
 REASON_ATTR = "fail_reason"

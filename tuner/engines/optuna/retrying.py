@@ -26,8 +26,8 @@ from typing import Any
 import optuna
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from tuner._compat.optuna import RDB_PRIVATE_CALLS
 from tuner.errors import TunerError, first_line
-from tuner.optuna_internals import RDB_PRIVATE_CALLS
 from tuner.redact import redact, scrub
 
 RETRY_ENV = "TUNER_STORAGE_RETRY_SECONDS"

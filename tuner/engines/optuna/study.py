@@ -3,7 +3,7 @@
 :func:`load_study` joins a study with the sampler, pruner and heartbeat its record
 names; :func:`check_study_name` and :func:`check_worker_fits` refuse, before anything
 is written, a study that a search or a worker must not join; :func:`collect` reads
-the trials back as :class:`~tuner.records.TrialRecord`.
+the trials back as :class:`~tuner.search.outcomes.TrialRecord`.
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ from tuner.engines.optuna.record import (
 )
 from tuner.engines.optuna.storage import get_storage, local_file_of
 from tuner.errors import TunerError
-from tuner.records import EngineResult, TrialRecord
+from tuner.processes.worker_id import worker_id
 from tuner.redact import redact
+from tuner.search.outcomes import EngineResult, TrialRecord
 from tuner.space import SearchSpace
-from tuner.tracking import COMPLETE, FAILED, PRUNED, worker_id
+from tuner.tracking.runs import COMPLETE, FAILED, PRUNED
 
 STATE_NAMES = {
     optuna.trial.TrialState.COMPLETE: COMPLETE,

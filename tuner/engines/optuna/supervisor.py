@@ -14,14 +14,14 @@ from concurrent.futures.process import BrokenProcessPool
 import optuna
 
 from tuner import interrupts
+from tuner.engines.optuna.heartbeats import mark_gone
 from tuner.engines.optuna.lost import LOST_REASON, fail_lost_trial, fail_trials_of_gone_workers
-from tuner.engines.optuna.pool import POLL_SECONDS, UNLIMITED, WorkerPool, warn
 from tuner.engines.optuna.record import REASON_ATTR
 from tuner.engines.optuna.study import best_value
 from tuner.engines.optuna.worker import WorkerTask, work
-from tuner.engines.optuna.worker_registry import mark_gone
 from tuner.errors import TunerError
-from tuner.tracking import WORKER_ATTR
+from tuner.processes.pool import POLL_SECONDS, UNLIMITED, WorkerPool, warn
+from tuner.tracking.runs import WORKER_ATTR
 
 ProgressReport = Callable[[list[optuna.trial.FrozenTrial], "float | None"], None]
 

@@ -23,9 +23,8 @@ from typing import Any
 import optuna
 
 from tuner import interrupts
-from tuner.context import Inputs, SearchContext, build_context, load_inputs
+from tuner.engines.optuna.heartbeats import WorkerBeacon
 from tuner.engines.optuna.lost import fail_stale_trials, fail_trials_of_gone_workers, requeue
-from tuner.engines.optuna.pool import claim_warm_up, take_ticket
 from tuner.engines.optuna.record import (
     BEST_EPOCH_ATTR,
     REASON_ATTR,
@@ -35,16 +34,19 @@ from tuner.engines.optuna.record import (
 )
 from tuner.engines.optuna.retrying import StorageUnavailable
 from tuner.engines.optuna.study import best_value, check_worker_fits, load_study
-from tuner.engines.optuna.worker_registry import WorkerBeacon
 from tuner.errors import TunerError, first_line
-from tuner.failures import TrackingUnavailable, is_our_bug, is_unreachable
-from tuner.finish import Candidate, FinalModel, recheck_fold, refit_and_log
 from tuner.interrupts import failure_reason, stop_requested
-from tuner.models import warm_up_logging
-from tuner.progress import SearchProgress
-from tuner.reachability import check_reachable
+from tuner.processes.pool import claim_warm_up, take_ticket
+from tuner.processes.worker_id import worker_id
 from tuner.redact import redact, scrub
-from tuner.tracking import WORKER_ATTR, RunTarget, client_for, worker_id
+from tuner.search.context import Inputs, SearchContext, build_context, load_inputs
+from tuner.search.finish import Candidate, FinalModel, recheck_fold, refit_and_log
+from tuner.search.progress import SearchProgress
+from tuner.shipping.mlflow_model import warm_up_logging
+from tuner.tracking.failures import TrackingUnavailable, is_our_bug, is_unreachable
+from tuner.tracking.reachability import check_reachable
+from tuner.tracking.runs import WORKER_ATTR, RunTarget
+from tuner.tracking.store import client_for
 
 DATA_ENV = "TUNER_DATA"  # this machine's copy of the study's data
 WAIT_FOR_RUNNING_SECONDS = 1.0  # a worker waiting on the last running trials polls this often
@@ -156,7 +158,7 @@ def work(task: WorkerTask) -> int:
 def settle(ctx: SearchContext) -> None:
     """Freeze what the worker's set-up made (the study, the data, the MLflow store's modules) out of
     the garbage collector's sight: it lives as long as the process. Every fit starts with a full
-    collection (:func:`tuner.estimator.release_memory`), which scanned these 100,000-odd objects
+    collection (:func:`tuner.trial.estimator.release_memory`), which scanned these 100,000-odd objects
     each time: 0.07-0.12 s a fit on 2 cores, against 0.01-0.02 s once they are frozen."""
     client_for(ctx.search_run.tracking_uri)  # imports the store's modules now, not in the first trial
     gc.collect()
@@ -165,7 +167,7 @@ def settle(ctx: SearchContext) -> None:
 
 def optimize(ctx: SearchContext, study: optuna.Study, n_trials: int | None, timeout: float | None) -> None:
     """Run ``n_trials`` more trials (and/or until ``timeout`` seconds) of ``study`` in this process."""
-    from tuner.estimator import estimator_params, make_estimator
+    from tuner.trial.estimator import estimator_params, make_estimator
 
     common = ctx.estimator_kwargs()
     ds = ctx.dataset
@@ -267,7 +269,7 @@ def _finish_context(study_name: str, storage_url: str, tracking_uri: str | None)
 def recheck_task(
     study_name: str, storage_url: str, tracking_uri: str | None, candidate: Candidate, fold: int
 ) -> float:
-    """Worker entry point: one re-check fold of one candidate (see :mod:`tuner.finish`)."""
+    """Worker entry point: one re-check fold of one candidate (see :mod:`tuner.search.finish`)."""
     with interrupts.handle_signals(raise_at_once=False):
         return recheck_fold(_finish_context(study_name, storage_url, tracking_uri), candidate, fold)
 
@@ -275,6 +277,6 @@ def recheck_task(
 def refit_task(
     study_name: str, storage_url: str, tracking_uri: str | None, chosen: Candidate, checked: list[Candidate]
 ) -> FinalModel:
-    """Worker entry point: refit, test and log the chosen candidate (see :mod:`tuner.finish`)."""
+    """Worker entry point: refit, test and log the chosen candidate (see :mod:`tuner.search.finish`)."""
     with interrupts.handle_signals(raise_at_once=False):
         return refit_and_log(_finish_context(study_name, storage_url, tracking_uri), chosen, checked)
