@@ -248,3 +248,16 @@ def test_the_trial_unit_knows_no_engine_and_the_settings_only_leaves():
 def test_no_module_is_longer_than_400_lines():
     long = {str(p.relative_to(REPO)): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
     assert not {path: n for path, n in long.items() if n > MAX_MODULE_LINES}
+
+
+def test_every_module_has_a_test_file_or_a_line_in_the_tests_readme():
+    listed = (REPO / "tests" / "README.md").read_text()
+    missing = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name in ("__init__.py", "__main__.py"):
+            continue
+        relative = path.relative_to(PACKAGE)
+        own = REPO / "tests" / relative.parent / f"test_{path.name}"
+        if not own.exists() and f"`{relative}`" not in listed:
+            missing.append(str(relative))
+    assert not missing, f"no tests/X/test_y.py and no line in tests/README.md: {missing}"

@@ -122,7 +122,7 @@ def test_regression_predicts_in_the_target_units(tmp_path):
 
 
 def test_multilabel_gives_a_label_and_a_probability_each(tmp_path):
-    from tuner.trial.network import predict
+    from tuner.serving.model_folder import predict
 
     path = table_csv(tmp_path / "labels.csv", targets=("up", "big"))
     ds = load_dataset(str(path), "up,big", None, 0, 0.2)

@@ -245,6 +245,33 @@ def test_errors_are_one_line(store):
     assert "same search run" in one_error(tuner(store, "compare", "opt", store.opt, expect=2))
 
 
+def _strict_json(text: str) -> dict:
+    """JSON as any reader takes it: ``NaN`` and ``Infinity`` are not JSON."""
+
+    def refuse(constant: str):
+        raise AssertionError(f"{constant} in the JSON output")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_show_and_compare_json_hold_no_infinity(tmp_path):
+    """A diverged trial's metric may be infinite: shown as missing, never as ``Infinity``."""
+    s = Store(tmp_path)
+    exp, s.inf = s.search(
+        "inf", "optuna", SPACE_A, extra={"best_val_score": math.inf, "test_accuracy": -math.inf}
+    )
+    s.trial(exp, s.inf, 0, "complete", 0.8)
+    s.trial(exp, s.inf, 1, "failed", math.inf, metrics={"duration_s": math.inf, "best_epoch": -math.inf})
+    view = _strict_json(tuner(s, "show", "inf", "--output", "json").stdout)
+    values = {t["number"]: t for t in view["trials"]}
+    assert values[0]["value"] == 0.8 and values[1]["value"] is None
+    assert values[1]["duration_s"] is None and values[1]["best_epoch"] is None
+    s.search("fine", "optuna", SPACE_A, extra={"best_val_score": 0.8, "test_accuracy": 0.7})
+    compared = _strict_json(tuner(s, "compare", "inf", "fine", "--output", "json").stdout)
+    first, second = compared["searches"]
+    assert first["best_val_score"] is None and first["test_score"] is None and second["test_score"] == 0.7
+
+
 def test_reading_an_empty_folder_creates_no_store():
     for args in (["show", "opt"], ["compare", "a", "b"], ["compare", "a", "f" * 32]):
         out = one_error(CliRunner().invoke(cli, args))

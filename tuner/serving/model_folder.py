@@ -33,6 +33,24 @@ PREDICT_CHUNK = 8192  # rows per direct model call
 TRUSTED_TYPES = ["numpy.dtype"]
 
 
+def predict(model: Any, X: np.ndarray, chunk: int = PREDICT_CHUNK) -> np.ndarray:
+    """A Keras model's outputs for ``X`` by direct calls, ``chunk`` rows at a time.
+
+    ``model.predict`` builds an input pipeline and traces a predict step on every new
+    model, which for a small model costs far more than the arithmetic. Written here, where
+    a model is served without tuner installed, and used by tuner's trials too
+    (the trial unit calls this one): one chunked predict.
+    """
+    import keras
+
+    if len(X) == 0:
+        return np.zeros((0, *model.output_shape[1:]), dtype="float32")
+    parts = [
+        keras.ops.convert_to_numpy(model(X[i : i + chunk], training=False)) for i in range(0, len(X), chunk)
+    ]
+    return np.concatenate(parts)
+
+
 class ModelInputError(ValueError):
     """Rows that do not fit the model: missing columns, text where numbers belong."""
 
@@ -142,15 +160,7 @@ class FolderModel:
 
     def _raw(self, X: np.ndarray) -> np.ndarray:
         """The Keras model's outputs, by direct calls (no input pipeline, no traced predict step)."""
-        import keras
-
-        if len(X) == 0:
-            return np.zeros((0, *self.keras_model.output_shape[1:]), dtype="float32")
-        parts = [
-            keras.ops.convert_to_numpy(self.keras_model(X[i : i + PREDICT_CHUNK], training=False))
-            for i in range(0, len(X), PREDICT_CHUNK)
-        ]
-        return np.concatenate(parts)
+        return predict(self.keras_model, X)
 
     def _outputs(self, raw: np.ndarray) -> pd.DataFrame:
         """Raw outputs as the estimator reads them: labels and probabilities, or targets in their units."""

@@ -30,7 +30,7 @@ from tuner.shipping.export import LoadedModel, load_model_folder
 MODEL_NAME = "best_model"
 MODEL_TYPE = "tuner-keras"
 ARTIFACT = "model"  # the model folder's name among the pyfunc's artifacts
-SERVING = Path(__file__).resolve().parent / "serving"
+SERVING = Path(__file__).resolve().parents[1] / "serving"  # tuner/serving/
 CODE_FILE = SERVING / "model_code.py"
 LOADER_FILE = SERVING / "model_folder.py"
 REQUIREMENTS = ("tensorflow", "keras", "scikit-learn", "skops", "pandas", "numpy")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tuner.errors import TrialFailed, TunerError
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # tuner/: a frame of ours is a bug of ours
 # Not bugs even when raised from our own frames: the machine's limits and the user's input.
 ENVIRONMENT_ERRORS = (TunerError, TrialFailed, OSError, MemoryError)
 # How MLflow's REST client words a store it could not reach once its retries ran out.

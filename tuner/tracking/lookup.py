@@ -17,7 +17,7 @@ from tuner.tracking.runs import COMPLETE, FAILED, KIND_TAG, PRUNED, SEARCH_TAG, 
 from tuner.tracking.store import client_for, local_artifact_root
 
 SEARCH_KIND = "search"
-PAGE_SIZE = 1000  # MLflow's REST API returns at most this many runs per call
+PAGE_SIZE = 1000  # runs asked per search_runs call: MLflow's default page size (it allows up to 50,000)
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 

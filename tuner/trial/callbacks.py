@@ -12,8 +12,9 @@ import optuna
 
 from tuner import interrupts
 from tuner.processes.tensorflow_env import keras
+from tuner.serving.model_folder import predict
 from tuner.tracking.runs import Run
-from tuner.trial.network import predict, task_metrics
+from tuner.trial.network import task_metrics
 
 
 class ValidationScores(keras.callbacks.Callback):

@@ -37,6 +37,7 @@ from tuner._compat.scikeras import fit_callbacks, fit_seed, validate_features
 from tuner._compat.tensorflow import forget_custom_gradients, restore_op_determinism
 from tuner.errors import TrialFailed
 from tuner.processes.worker_id import worker_id
+from tuner.serving.model_folder import predict
 from tuner.space import FIT_PARAMS
 from tuner.tracking.runs import WORKER_ATTR, Run, RunTarget, recorded_run
 from tuner.trial.batch_stream import training_data
@@ -50,7 +51,7 @@ from tuner.trial.callbacks import (
 )
 from tuner.trial.metrics import get_metric
 from tuner.trial.model_reuse import Reuse, reused_or_built
-from tuner.trial.network import build_model, predict, steps_per_call
+from tuner.trial.network import build_model, steps_per_call
 from tuner.trial.targets import StandardizedTarget
 
 MODEL_PREFIX = "model__"

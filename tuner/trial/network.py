@@ -9,14 +9,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-import numpy as np
-
 from tuner.choices import ACTIVATIONS, REGRESSION_LOSSES, TASKS
 from tuner.choices import OPTIMIZERS as OPTIMIZER_NAMES
 from tuner.errors import TunerError
 from tuner.processes.tensorflow_env import keras
-
-PREDICT_CHUNK = 8192  # rows per direct model call
 
 
 def _sgd(lr: float, momentum: float) -> keras.optimizers.Optimizer:
@@ -78,20 +74,6 @@ def _output_and_loss(task: str, loss: str | None) -> tuple[str, str]:
     if task == "multiclass":
         return "softmax", "sparse_categorical_crossentropy"
     return "sigmoid", "binary_crossentropy"  # binary (one unit) and multilabel (one unit per label)
-
-
-def predict(model: keras.Model, X: np.ndarray, chunk: int = PREDICT_CHUNK) -> np.ndarray:
-    """The model's outputs for ``X`` by direct calls, ``chunk`` rows at a time.
-
-    ``model.predict`` builds an input pipeline and traces a predict step on every new
-    model, which for a small model costs far more than the arithmetic.
-    """
-    if len(X) == 0:
-        return np.zeros((0, *model.output_shape[1:]), dtype="float32")
-    parts = [
-        keras.ops.convert_to_numpy(model(X[i : i + chunk], training=False)) for i in range(0, len(X), chunk)
-    ]
-    return np.concatenate(parts)
 
 
 def build_model(

@@ -23,16 +23,12 @@ from tuner.errors import TunerError
 from tuner.tracking.lookup import experiment_name, resolve_search, runs_of_search, search_parent
 from tuner.tracking.runs import COMPLETE, FAILED, KIND_TAG, PRUNED, REASON_TAG, RUNNING, STATE_TAG
 from tuner.tracking.store import client_for
+from tuner.views.numbers import finite_or_none
 
 STATES = (COMPLETE, PRUNED, FAILED, RUNNING)
 TRIAL_KINDS = ("trial", "candidate")  # Optuna trials; the random engine's candidates (fold runs below them)
 _STATE_ORDER = {state: i for i, state in enumerate(STATES)}
 _TRAILING_NUMBER = re.compile(r"(\d+)$")
-
-
-def _number(value: float | None) -> float | None:
-    """A metric as JSON can carry it: NaN (a diverged loss) becomes None."""
-    return None if value is None or math.isnan(value) else float(value)
 
 
 def _param(text: str) -> Any:
@@ -73,10 +69,10 @@ def trial_row(run: Any, metric: str, folds: list[Any], params: list[str]) -> dic
     return {
         "number": _trial_number(run),
         "state": state,
-        "value": _number(value),
-        "best_epoch": _number(_mean(source, "best_epoch")),
-        "epochs_run": _number(_mean(source, "epochs_run")),
-        "duration_s": _number(metrics.get("duration_s", metrics.get("fit_time_s"))),
+        "value": finite_or_none(value),
+        "best_epoch": finite_or_none(_mean(source, "best_epoch")),
+        "epochs_run": finite_or_none(_mean(source, "epochs_run")),
+        "duration_s": finite_or_none(metrics.get("duration_s", metrics.get("fit_time_s"))),
         "params": {k: _param(v) for k, v in run.data.params.items() if k in params},
         "reason": tags.get(REASON_TAG, ""),
         "run_id": run.info.run_id,
@@ -211,8 +207,8 @@ def search_summary(tracking_uri: str, parent: Any) -> dict[str, Any]:
         "state": parent.data.tags.get(STATE_TAG, RUNNING),
         "running": running,
         "trials_by_state": counts,
-        "best_val_score": _number(best),
-        "test_score": _number(metrics.get(f"test_{metric}")),
+        "best_val_score": finite_or_none(best),
+        "test_score": finite_or_none(metrics.get(f"test_{metric}")),
         "wall_s": round(wall, 1),
         "trials_per_minute": round(finished / (wall / 60), 2) if wall > 0 else None,
     }

@@ -7,7 +7,8 @@ notebook or spreadsheet opens as it is.
 What it costs: everything the table (and the pictures in :mod:`tuner.views.plots`) needs from
 MLflow comes from one ``get_run`` and one ``search_runs`` over the experiment, filtered on the
 tag every run of a search carries (``tuner.search_run_id``): trial, candidate and fold runs
-with their final metrics, in one round trip per 10,000 runs.
+with their final metrics, paged by :func:`tuner.tracking.lookup.runs_of_search` (one round
+trip per :data:`~tuner.tracking.lookup.PAGE_SIZE` runs).
 
 Why not ``MlflowClient.log_table`` itself: it *appends* to a table already there, so a resumed
 study's second finish would list every earlier trial twice. :func:`log_trials_table` writes the
@@ -18,7 +19,6 @@ same file (pandas' ``orient="split"`` JSON) and sets the same ``mlflow.loggedArt
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,7 @@ from mlflow.tracking import MlflowClient
 from tuner.search.outcomes import TrialRecord
 from tuner.tracking.runs import KIND_TAG
 from tuner.tracking.store import client_for
+from tuner.views.numbers import finite_or_none
 
 TABLE_JSON, TABLE_CSV = "trials.json", "trials.csv"
 LOGGED_ARTIFACTS_TAG = "mlflow.loggedArtifacts"  # how MLflow marks an artifact as a table
@@ -112,10 +113,6 @@ def param_columns(trials: list[TrialRecord]) -> dict[str, str]:
     return columns
 
 
-def _number(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
-
-
 def trials_frame(trials: list[TrialRecord], runs: SearchRuns) -> Any:
     """One row per trial (in trial-number order): number, state, a column per parameter, value,
     best_epoch, epochs_run, duration_s, run_id, reason."""
@@ -127,10 +124,10 @@ def trials_frame(trials: list[TrialRecord], runs: SearchRuns) -> Any:
         row: dict[str, Any] = {"number": trial.number, "state": trial.state}
         row.update({col: plain_value(trial.params.get(name)) for name, col in columns.items()})
         row.update(
-            value=_number(trial.value),
+            value=finite_or_none(trial.value),
             best_epoch=None if trial.best_epoch is None else round(trial.best_epoch),
             epochs_run=runs.epochs_run(trial.run_id),
-            duration_s=_number(trial.duration_s),
+            duration_s=finite_or_none(trial.duration_s),
             run_id=trial.run_id,
             reason=trial.reason or "",
         )
