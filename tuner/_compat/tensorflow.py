@@ -4,7 +4,7 @@ Both are checked by tests that fail when TensorFlow moves them
 (``tests/_compat/test_tensorflow.py``). If a TensorFlow release moves them:
 
 * :func:`forget_custom_gradients` finds no registry and does nothing: memory grows
-  again by about 5 MB per trial in a process that runs many;
+  again with every trial in a process that runs many (benchmarks/memory.py);
 * :func:`restore_op_determinism` cannot read the setting: a seeded fit leaves op
   determinism on, and a later unseeded fit in the same process fails with
   "Random ops require a seed".

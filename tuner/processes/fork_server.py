@@ -1,7 +1,7 @@
 """Worker processes forked from one server that imported TensorFlow once, not each importing it.
 
-Why: a search's workers each spent about 5 s importing TensorFlow, side by side on the
-same cores, before their first trial. multiprocessing's fork server imports the heavy
+Why: a search's workers each imported TensorFlow, side by side on the same cores, before
+their first trial, seconds each. multiprocessing's fork server imports the heavy
 libraries once (:mod:`tuner.processes.preload`), started first thing so that the import overlaps
 the search's own set-up, and forks each worker from that warm state in milliseconds.
 Only imports happen before the fork; TensorFlow's runtime, thread pools and GPU are set

@@ -3,7 +3,7 @@
 Imports only: TensorFlow, Keras and the libraries a trial uses. Nothing here starts
 TensorFlow's runtime, its thread pools or a GPU; each worker does that after the fork
 (:mod:`tuner.processes.tensorflow_env`), which is what makes forking from here safe. Not skops (the model
-folder's, about 1.5 s): the workers wait for these imports before their first trial, and
+folder's, a slow import): the workers wait for these imports before their first trial, and
 only the one worker that refits needs it, at the end.
 """
 

@@ -53,9 +53,9 @@ def model_requirements() -> list[str]:
 
 
 def warm_up_logging() -> None:
-    """Pay ahead what logging a model first costs in a process: skops' import (about 1 s) and
-    MLflow's index of installed packages, built once per process to check the pinned
-    requirements (about 1 s). Never fatal: a warm-up that fails leaves the costs where they were.
+    """Pay ahead what logging a model first costs in a process: skops' import and MLflow's
+    index of installed packages, built once per process to check the pinned requirements
+    (docs/performance.md). Never fatal: a warm-up that fails leaves the costs where they were.
     """
     try:
         import skops.io  # noqa: F401

@@ -9,10 +9,9 @@ import numpy as np
 from tuner.processes.tensorflow_env import tf
 
 # Training rows up to this size stream from a TensorFlow copy, shuffled row by row: the
-# fastest steps (about 0.25 ms against 0.33 ms at batch 32). Larger tables shuffle their row
-# numbers and gather each batch from NumPy: the copy and the shuffle buffer would each hold the
-# whole table again (at 1M rows x 50 features, a worker's peak 1.77 -> 1.29 GiB, and faster:
-# benchmarks/scale.py).
+# fastest steps. Larger tables shuffle their row numbers and gather each batch from NumPy:
+# the copy and the shuffle buffer would each hold the whole table again (benchmarks/scale.py
+# measures a worker's peak memory and speed both ways).
 COPY_LIMIT_BYTES = 64 * 2**20
 
 

@@ -1,7 +1,7 @@
 """A traced model reused by the next fit of the same network: a candidate's re-check folds and its refit.
 
-A new Keras model traces its train step in its first epoch: 0.3-0.8 s on this
-project's machines, more than a re-check fold trains on a small table. The folds and
+A new Keras model traces its train step in its first epoch, which can take longer than
+a re-check fold trains on a small table (benchmarks/model_reuse.py). The folds and
 the refit of one candidate build the same network with the same settings, so a worker
 keeps the last few such models and hands a fit of the same network one of them, its
 weights, optimizer state and seed generators set to a freshly built model's. The fit

@@ -146,16 +146,16 @@ def build_model(
         steps_per_execution=int(steps_per_execution),
     )
     # The optimizer's slots, created now rather than inside the first traced train step: a
-    # tf.function that creates variables is traced twice, and that second trace was about
-    # half of every new model's first epoch (0.5 of 1.1 s for Adam on digits; see README).
+    # tf.function that creates variables is traced twice, and that second trace was a large
+    # part of every new model's first epoch (docs/performance.md).
     model.optimizer.build(model.trainable_variables)
     return model
 
 
 # Below this many planned training steps (epochs x steps per epoch), Keras runs one step per
-# call into the graph. Several steps per call trace a loop around the step, about 0.14 s more
-# per new model, and save about 0.57 ms a step (benchmarks/steps_per_call.py): the loop pays
-# from about 250 steps, and early stopping and pruning end many fits before their plan.
+# call into the graph. Several steps per call trace a loop around the step (more tracing per
+# new model) and save time on every step: benchmarks/steps_per_call.py measures both, and the
+# loop pays from a few hundred steps; early stopping and pruning end many fits before their plan.
 SHORT_FIT_STEPS = 300
 
 

@@ -35,8 +35,8 @@ def default_storage_url(store_dir: Path, study: str) -> str:
 
     One file per study, because opening a journal replays every line of it: with the one
     journal of every study that tuner kept before, each process of every search replayed
-    the store's whole history (0.15 s behind 25 searches, 0.57 s behind 100, against
-    0.007 s: benchmarks/journals.py). A study still in that shared ``mlruns/optuna.journal``
+    the store's whole history, a cost that grew with every search (benchmarks/journals.py
+    measures it). A study still in that shared ``mlruns/optuna.journal``
     is found there, and resumes there.
     """
     own = store_dir / "optuna" / _journal_name(study)
