@@ -125,9 +125,8 @@ def study_finish(
     """
     from tuner.engines import start_workers_early
 
-    start_workers_early(
-        "optuna"
-    )  # the re-check's and refit's workers import TensorFlow while the study is read
+    # The re-check's and the refit's workers import TensorFlow while the study is read.
+    start_workers_early("optuna")
     from tuner.interrupts import handle_signals
     from tuner.jobs.cluster import finish_study
 

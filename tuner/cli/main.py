@@ -1,4 +1,4 @@
-"""The ``tuner`` command line: one root group; the commands live in :mod:`tuner.cli`.
+"""The ``tuner`` command line: one root group; the commands live in the other modules of :mod:`tuner.cli`.
 
 Heavy libraries (TensorFlow, MLflow) are imported inside commands, so ``tuner --help``
 answers at once. A :class:`~tuner.errors.TunerError` ends the command with a

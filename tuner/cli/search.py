@@ -27,8 +27,9 @@ def search(output: str, quiet: bool, **options: Any) -> None:
     from tuner.engines import start_workers_early
 
     start_workers_early(options["engine"])  # workers import TensorFlow while this process sets up
+    from tuner.config import SearchConfig
     from tuner.interrupts import handle_signals
-    from tuner.jobs.local import SearchConfig, run_search
+    from tuner.jobs.local import run_search
 
     config = SearchConfig(**options, show_progress=not quiet and output == "table")
     with handle_signals(raise_at_once=True):  # SIGTERM from a scheduler ends the search like Ctrl-C

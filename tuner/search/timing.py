@@ -25,7 +25,8 @@ def process_started_at() -> float:
 
     Not psutil's ``create_time``: it adds the process's start (ticks since boot) to the
     boot time as ``/proc/stat`` gives it, in whole seconds, so it is early by the boot
-    time's fraction, up to 1 s, and every start-up looked that much slower. ``/proc/uptime`` gives the time since boot to the hundredth.
+    time's fraction, up to 1 s, and every start-up looked that much slower. ``/proc/uptime``
+    gives the time since boot to the hundredth.
     """
     try:
         with open("/proc/self/stat") as f:
