@@ -5,7 +5,8 @@ follow; a module the path keeps returning to (the old ``tracking.py``: URIs, cli
 worker ids and an Optuna clean-up) holds several ideas. This runs a ``tuner`` command in this
 process with ``sys.setprofile`` (and ``threading.setprofile``) watching which of tuner's modules
 holds the innermost tuner frame, and prints the changes of module, the returns (entering a module
-already seen and left), and the modules returned to most. Workers in other processes are not
+already seen and left) by module, and the distinct moves (from one module to another, however
+often a loop repeats them) and distinct returns, which do not grow with the number of trials. Workers in other processes are not
 watched: their path is the trial unit's.
 
     python benchmarks/call_path.py search --data digits           # the default search
@@ -39,6 +40,8 @@ class ModulePath:
         self.changes = 0
         self.returns: collections.Counter[str] = collections.Counter()
         self.seen: dict[int, set[str]] = collections.defaultdict(set)
+        self.edges: set[tuple[str, str]] = set()  # (left, entered): loops repeat the same ones
+        self.edge_returns: set[tuple[str, str]] = set()
 
     def _enter(self, module: str) -> None:
         thread = threading.get_ident()
@@ -46,8 +49,10 @@ class ModulePath:
         if module == previous:
             return
         self.changes += 1
+        self.edges.add((previous or "", module))
         if module in self.seen[thread]:
             self.returns[module] += 1
+            self.edge_returns.add((previous or "", module))
         self.seen[thread].add(module)
         self.current[thread] = module
 
@@ -86,7 +91,9 @@ def main() -> None:
         "module_changes": watched.changes,
         "returns": sum(watched.returns.values()),
         "modules_returned_to": len(watched.returns),
-        "most_returned_to": watched.returns.most_common(10),
+        "distinct_moves": len(watched.edges),
+        "distinct_returns": len(watched.edge_returns),
+        "returns_by_module": dict(watched.returns.most_common()),
     }
     print(json.dumps(summary), file=sys.stderr)
 

@@ -1,4 +1,4 @@
-"""What several training steps per call into the graph cost and save, for tuner.trial.estimator.SHORT_FIT_STEPS.
+"""What several training steps per call into the graph cost and save, for tuner.trial.network.SHORT_FIT_STEPS.
 
 Keras' ``steps_per_execution`` above 1 wraps the train step in a loop inside the traced
 function. The loop makes each step cheaper (one call from Python per epoch, not per

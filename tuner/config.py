@@ -2,7 +2,7 @@
 
 Each field of :class:`SearchConfig` carries its default, its help text, its allowed
 values and its bounds. The CLI's ``tuner search`` options are derived from these
-fields (:func:`tuner.cli.main.config_options`), the Python API takes the dataclass, and
+fields (:func:`tuner.cli.options.config_options`), the Python API takes the dataclass, and
 workers read it back from the study; :meth:`SearchConfig.validate` checks them all.
 """
 

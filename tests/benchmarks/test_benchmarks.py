@@ -1,6 +1,6 @@
 """The benchmarks' own arithmetic: compare.py's report and choice.py's rules, on records made here.
 
-The figures in the README come from these; a wrong ratio or a wrong pick would go
+The figures in benchmarks/README.md come from these; a wrong ratio or a wrong pick would go
 unnoticed in a run that takes an hour.
 """
 

@@ -1,7 +1,7 @@
 """One GPU per worker process, round robin: the assignment, and real processes taking their turn.
 
 No GPU is needed: the processes only read which device they were given. What ran on a
-real GPU is in the README.
+real GPU is in docs/cluster.md.
 """
 
 from __future__ import annotations

@@ -158,8 +158,8 @@ def work(task: WorkerTask) -> int:
 def settle(ctx: SearchContext) -> None:
     """Freeze what the worker's set-up made (the study, the data, the MLflow store's modules) out of
     the garbage collector's sight: it lives as long as the process. Every fit starts with a full
-    collection (:func:`tuner.trial.estimator.release_memory`), which would scan these long-lived
-    objects every time (benchmarks/model_reuse.py measures fits with and without the freeze)."""
+    collection (:func:`tuner.trial.estimator.release_memory`), which would otherwise scan these
+    long-lived objects at every fit, for nothing."""
     client_for(ctx.search_run.tracking_uri)  # imports the store's modules now, not in the first trial
     gc.collect()
     gc.freeze()
