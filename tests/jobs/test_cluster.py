@@ -152,7 +152,7 @@ def test_three_workers_share_one_study_and_one_tracking_server(tracking_server, 
 @pytest.mark.cluster  # .ci/stages/cluster.sh
 def test_a_sigkilled_worker_trial_is_failed_and_retried(tracking_server, database, tmp_path):
     """A worker machine gone: its trial is failed by whichever comes first, the RDB heartbeat
-    (grace 3 s) or, on this host, the worker registry seeing its process gone."""
+    (grace 3 s) or, on this host, the study's heartbeats seeing its process gone."""
     storage = with_password(database)
     env = tuner_env(storage, tracking_server)
     slow = [*STUDY, "--epochs", "12", "--patience", "12", "--pruner", "none", "--trials", "6"]

@@ -8,7 +8,7 @@ import socket
 
 def worker_id(pid: int | None = None) -> str:
     """``host:pid:start`` of this process (or of ``pid`` on this host): how runs, trials and the
-    worker registry name a worker.
+    study's heartbeats name a worker.
 
     The process's start time (centiseconds, hex) keeps the id unique where pids repeat: in
     containers every replica, and every restart, is process 1.

@@ -29,37 +29,17 @@ from tuner.tracking.store import client_for, get_or_create_experiment, resolve_t
 
 # tuner's states, and how each shows in MLflow's own status column.
 RUNNING, COMPLETE, PRUNED, FAILED = "running", "complete", "pruned", "failed"
-
-
-# MLflow's RunStatus names, spelled out: this module imports MLflow only when it talks to a
-# store, so that `tuner study status` and `list` answer in about a second (tests/_compat/).
+# MLflow's RunStatus names, spelled out (tests/tracking/test_runs.py checks them): this module
+# imports MLflow only when it talks to a store, so `tuner study status` and `list` answer fast.
 MLFLOW_RUNNING = "RUNNING"
-
-
 MLFLOW_STATUS = {COMPLETE: "FINISHED", PRUNED: "KILLED", FAILED: "FAILED"}
-
-
 STATE_TAG = "tuner.state"
-
-
 REASON_TAG = "tuner.reason"
-
-
 KIND_TAG = "tuner.kind"  # search | trial | candidate | fold | best
-
-
 SEARCH_TAG = "tuner.search_run_id"  # every run of a search points at its parent
-
-
 ENGINE_TAG = "tuner.engine"  # on every run of a search, so filtering on it keeps the trials
-
-
 DATASET_TAG = "tuner.dataset"
-
-
 DESCRIPTION_TAG = "mlflow.note.content"  # the run's description in MLflow's UI
-
-
 WORKER_ATTR = "tuner.worker"  # the process that ran a fit: a run's tag, an Optuna trial's attribute
 
 

@@ -29,11 +29,9 @@ DEFAULT_STORE = Path("mlruns")
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
 logging.getLogger("mlflow").setLevel(logging.ERROR)
 
-
 # With a tracking server, MLflow writes "View run ... at: URL" to stdout as a run ends,
 # which would corrupt `--output json`; our summary says where everything is.
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-
 
 # A tracking server that goes away mid-search: MLflow's client retries each request with
 # back-off, by default for minutes. Ours: 5 retries, sleeping 0, 2, 4, 8 and 16 s (plus up
@@ -46,7 +44,6 @@ HTTP_RETRY_DEFAULTS = {
 }
 for _name, _value in HTTP_RETRY_DEFAULTS.items():
     os.environ.setdefault(_name, _value)
-
 
 EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
 EXPERIMENT_TAGS = {EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}

@@ -1,7 +1,7 @@
 """Lost trials: a running trial whose worker is gone is failed with why and queued again.
 
 One rule for every storage. Which worker is gone is told by its process on this
-host, by the worker registry's heartbeats elsewhere (any storage, the journal file
+host, by the study's heartbeats elsewhere (any storage, the journal file
 included; :mod:`tuner.engines.optuna.heartbeats`), and by Optuna's own
 heartbeat on RDB storages (:func:`retry_stale_trial`). A trial no worker claimed
 (its creator lost the storage between creating it and naming itself on it) is lost

@@ -91,7 +91,7 @@ def _study_wants_more(task: WorkerTask, study: optuna.Study) -> bool:
         return True
     while True:
         fail_stale_trials(study)  # a dead worker's trial goes back to the queue (RDB heartbeat)
-        fail_trials_of_gone_workers(study)  # the same, for any storage (the worker registry)
+        fail_trials_of_gone_workers(study)  # the same, for any storage (the study's heartbeats)
         counts = Counter(t.state for t in study.get_trials(deepcopy=False))
         finished = counts[optuna.trial.TrialState.COMPLETE] + counts[optuna.trial.TrialState.PRUNED]
         if finished >= task.total:
