@@ -57,7 +57,7 @@ import json, sys, time
 import numpy as np
 from tuner.processes import tensorflow_env as tf_env  # the worker's thread count, from $TUNER_TF_THREADS
 from tuner.data.dataset import load_dataset
-from tuner.trial.network import build_model
+from tuner.networks.mlp import build_model
 import keras
 
 data, task = sys.argv[1], sys.argv[2]

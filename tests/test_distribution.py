@@ -26,9 +26,9 @@ def test_a_checkout_that_is_not_installed_says_so(monkeypatch: pytest.MonkeyPatc
 
 
 def test_the_python_api_is_at_the_top_and_imported_when_first_used():
-    from tuner import SearchConfig, SearchResult, build_model, run_search
+    from tuner import SearchConfig, SearchResult, build_model, output_layer, run_search
 
-    assert {f.__name__ for f in (SearchConfig, SearchResult, build_model, run_search)} == set(
+    assert {f.__name__ for f in (SearchConfig, SearchResult, build_model, output_layer, run_search)} == set(
         tuner.__all__
     ) - {"__version__"}
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):

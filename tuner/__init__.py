@@ -18,12 +18,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["SearchConfig", "SearchResult", "build_model", "run_search", "__version__"]
+__all__ = ["SearchConfig", "SearchResult", "build_model", "output_layer", "run_search", "__version__"]
 
 _LAZY = {
     "SearchConfig": "tuner.config",
     "SearchResult": "tuner.search.outcomes",
-    "build_model": "tuner.trial.network",
+    "build_model": "tuner.networks.mlp",
+    "output_layer": "tuner.networks.compiling",
     "run_search": "tuner.jobs.local",
 }
 

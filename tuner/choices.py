@@ -27,3 +27,5 @@ REGRESSION_LOSSES = ("mse", "mae", "huber")
 ENGINES = ("optuna", "random")
 SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc")
 PRUNERS = ("hyperband", "median", "successive-halving", "none")
+# The shipped networks (tuner.networks.reference.FAMILIES builds them; a test checks the names agree).
+MODELS = ("mlp", "wide_deep", "cnn")

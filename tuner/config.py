@@ -57,9 +57,22 @@ class SearchConfig:
     space: str = setting(
         "mlp", "Search-space YAML file, or the name of a shipped one (see `tuner spaces`).", resumable=True
     )
+    model: Any = setting(
+        None,
+        "The network: mlp, wide_deep, cnn, or your own build function as path/to/file.py:function "
+        "or package.module:function. Default: the space's model: (else mlp). The Python API also "
+        "takes the function itself.",
+    )
+    model_root: str | None = setting(
+        None,
+        "Folder that relative model paths (and package.module names) are found in. Default: "
+        "$TUNER_MODEL_ROOT, else the working folder.",
+        envvar="TUNER_MODEL_ROOT",
+        launch=True,
+    )
     data: str = setting(
         "digits",
-        "Bundled dataset (digits, breast_cancer, wine, iris, diabetes), online one "
+        "Bundled dataset (digits, digits-images, breast_cancer, wine, iris, diabetes), online one "
         "(mnist, fashion_mnist, california_housing) or a .csv/.parquet/.npz file.",
         resumable=True,
     )
@@ -193,4 +206,9 @@ class SearchConfig:
             raise TunerError("--resume needs --study NAME, the study to continue")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The settings as plain values; a function given as ``model`` by its name (its reference
+        is recorded with the study and the parent run)."""
+        out = asdict(self)
+        if callable(self.model):
+            out["model"] = f"{self.model.__module__}:{getattr(self.model, '__qualname__', self.model)}"
+        return out

@@ -9,6 +9,13 @@ A file looks like::
       learning_rate: {type: float, low: 3.0e-4, high: 3.0e-2, log: true}
       optimizer: {type: categorical, choices: [sgd, nesterov, adam]}
       activation: relu            # a plain value is fixed, not searched
+      momentum: {type: float, low: 0.5, high: 0.99, when: {optimizer: [nesterov]}}
+
+``model:`` names the network (``mlp``, the default; ``wide_deep``; ``cnn``; or the user's
+own ``file.py:function`` or ``module:function``). For the MLP only its parameters are
+allowed; another network takes the names its build function takes, checked against its
+signature when the search starts (:mod:`tuner.networks.contract`). ``when:`` samples a
+parameter only while others have the values it names.
 
 The same parsed object yields scipy distributions for ``RandomizedSearchCV``
 (:meth:`SearchSpace.to_distributions`) and ``trial.suggest_*`` calls for Optuna
@@ -18,7 +25,7 @@ Every mistake is reported on load with the file, the key and what is allowed.
 
 from __future__ import annotations
 
-import math
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,59 +33,18 @@ from typing import Any
 import numpy as np
 import yaml
 
-from tuner.choices import ACTIVATIONS, OPTIMIZERS, REGRESSION_LOSSES
+from tuner.choices import MODELS
+from tuner.conditions import Condition, check_conditions, describe_when, holds, parse_when
 from tuner.errors import TunerError
+from tuner.param_checks import TUNABLE, check_bounds, check_choice, fail, number
 
-# Parameters a space may set: build_model's hyperparameters, plus the batch size.
-TUNABLE = {
-    "n_hidden": int,
-    "n_neurons": int,
-    "learning_rate": float,
-    "optimizer": str,
-    "activation": str,
-    "dropout": float,
-    "loss": str,
-    "momentum": float,
-    "batch_size": int,
-}
-ALLOWED_VALUES = {"optimizer": OPTIMIZERS, "activation": ACTIVATIONS, "loss": REGRESSION_LOSSES}
 FIT_PARAMS = {"batch_size"}  # routed to Keras fit, not to build_model
+# Checked for every network: tuner itself compiles and trains with them.
+TUNERS_OWN = {"learning_rate", "optimizer", "loss", "momentum", "batch_size"}
+# What tuner passes a build function from the data; no space may name them.
+RESERVED = ("task", "input_shape", "n_outputs", "steps_per_execution")
 TYPES = ("int", "float", "categorical")
-
-
-@dataclass(frozen=True)
-class Bounds:
-    """The values a parameter may take at all, whether fixed, a range's ends or a choice.
-
-    Checked on load: a negative layer size or a zero batch size would otherwise start a
-    search whose every trial fails inside Keras.
-    """
-
-    low: float
-    high: float = math.inf
-    low_open: bool = False  # low itself is excluded
-    high_open: bool = False
-
-    def admits(self, value: float) -> bool:
-        above = value > self.low if self.low_open else value >= self.low
-        below = value < self.high if self.high_open else value <= self.high
-        return above and below
-
-    def describe(self) -> str:
-        if self.high == math.inf:
-            return f"{'>' if self.low_open else '>='} {self.low:g}"
-        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
-        return f"in {left}{self.low:g}, {self.high:g}{right}"
-
-
-BOUNDS = {
-    "n_hidden": Bounds(0),  # 0 hidden layers: a linear / logistic model
-    "n_neurons": Bounds(1),
-    "batch_size": Bounds(1),
-    "learning_rate": Bounds(0, low_open=True),
-    "dropout": Bounds(0, 1, high_open=True),  # Keras refuses a rate of 1
-    "momentum": Bounds(0, 1),  # Keras' SGD refuses momentum outside [0, 1]
-}
+TOP_KEYS = ("params", "description", "model")
 
 
 def _spaces_dir() -> Path:
@@ -96,6 +62,10 @@ class IntParam:
     high: int
     step: int = 1
     log: bool = False
+    when: Condition = ()
+
+    def values(self) -> list[int]:
+        return list(range(self.low, self.high + 1, self.step))
 
     def describe(self) -> str:
         extra = (", log" if self.log else "") + (f", step {self.step}" if self.step != 1 else "")
@@ -108,6 +78,7 @@ class FloatParam:
     high: float
     log: bool = False
     step: float | None = None
+    when: Condition = ()
 
     def describe(self) -> str:
         extra = (", log" if self.log else "") + (f", step {self.step}" if self.step else "")
@@ -117,6 +88,10 @@ class FloatParam:
 @dataclass(frozen=True)
 class CategoricalParam:
     choices: tuple
+    when: Condition = ()
+
+    def values(self) -> list:
+        return list(self.choices)
 
     def describe(self) -> str:
         return "one of " + ", ".join(map(str, self.choices))
@@ -147,13 +122,33 @@ class SearchSpace:
     fixed: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     text: str = ""  # the YAML it was read from, recorded in a study for workers
+    model: str = "mlp"  # the network: the file's ``model:``, or the override it was read with
 
-    def to_distributions(self) -> dict[str, Any]:
-        """scipy distributions (or lists) for ``RandomizedSearchCV.param_distributions``."""
+    def to_distributions(self) -> dict[str, Any] | list[dict[str, Any]]:
+        """scipy distributions (or lists) for ``RandomizedSearchCV.param_distributions``.
+
+        A space with conditions gives a list of dicts, one per value of the parameters that
+        conditions name (scikit-learn draws a dict, then its parameters): each dict holds the
+        parameters that exist under its values, so every value stays as likely as before.
+        """
+        parents = sorted({parent for p in self.params.values() for parent, _ in p.when})
+        if not parents:
+            return self._distributions(self.params)
+        grids = []
+        for values in itertools.product(*(self.params[n].values() for n in parents)):  # type: ignore[union-attr]
+            chosen = dict(zip(parents, values, strict=True))
+            present = {n: p for n, p in self.params.items() if n not in chosen and holds(p.when, chosen)}
+            grid = self._distributions(present)
+            grid.update({n: [v] for n, v in chosen.items() if holds(self.params[n].when, chosen)})
+            grids.append(grid)
+        return grids
+
+    @staticmethod
+    def _distributions(params: dict[str, Param]) -> dict[str, Any]:
         from scipy.stats import loguniform, randint, uniform
 
         out: dict[str, Any] = {}
-        for name, p in self.params.items():
+        for name, p in params.items():
             if isinstance(p, CategoricalParam):
                 dist: Any = list(p.choices)
             elif isinstance(p, IntParam):
@@ -171,9 +166,13 @@ class SearchSpace:
         return out
 
     def suggest(self, trial: Any) -> dict[str, Any]:
-        """Ask an Optuna trial for one value of every searched parameter."""
+        """Ask an Optuna trial for one value of every searched parameter whose conditions hold
+        (define-by-run: a parameter whose parents did not draw its values is not asked at all)."""
         out: dict[str, Any] = {}
-        for name, p in self.params.items():
+        for name in self.order():
+            p = self.params[name]
+            if not holds(p.when, out):
+                continue
             if isinstance(p, CategoricalParam):
                 out[name] = trial.suggest_categorical(name, list(p.choices))
             elif isinstance(p, IntParam):
@@ -182,141 +181,109 @@ class SearchSpace:
                 out[name] = trial.suggest_float(name, p.low, p.high, log=p.log, step=p.step)
         return out
 
+    def order(self) -> list[str]:
+        """The searched names, each after the parameters its conditions name (checked acyclic on load)."""
+        done: list[str] = []
+        while len(done) < len(self.params):
+            done += [
+                n
+                for n, p in self.params.items()
+                if n not in done and all(parent in done for parent, _ in p.when)
+            ]
+        return done
+
+    def first_values(self) -> dict[str, Any]:
+        """The first choice or the low end of each parameter that exists then, and the fixed ones:
+        what the check before a search builds its network with."""
+        out: dict[str, Any] = dict(self.fixed)
+        for name in self.order():
+            p = self.params[name]
+            if holds(p.when, out):
+                out[name] = p.choices[0] if isinstance(p, CategoricalParam) else p.low
+        return out
+
     def rows(self) -> list[tuple[str, str]]:
         """(name, description) for display, searched first, then fixed."""
-        rows = [(n, p.describe()) for n, p in self.params.items()]
+        rows = [(n, p.describe() + describe_when(p.when)) for n, p in self.params.items()]
         return rows + [(n, f"fixed = {v}") for n, v in self.fixed.items()]
 
 
-def _fail(path: Path, key: str, problem: str) -> TunerError:
-    return TunerError(f"{path}: {key}: {problem}")
+def _parse_categorical(
+    path: Path, key: str, name: str, choices: Any, checked: bool, when: Condition
+) -> CategoricalParam:
+    if not isinstance(choices, list) or not choices:
+        raise fail(path, key, "'choices' must be a non-empty list")
+    for i, choice in enumerate(choices):
+        check_choice(path, f"{key}.choices[{i}]", name, choice, checked)
+        if isinstance(choice, (dict, list)):
+            raise fail(
+                path, f"{key}.choices[{i}]", "a choice is a plain value (a number, a name, true/false)"
+            )
+    if len(set(map(repr, choices))) != len(choices):
+        raise fail(path, key, "'choices' has duplicates")
+    return CategoricalParam(tuple(choices), when)
 
 
-def _number(path: Path, key: str, spec: dict, name: str, kind: type) -> Any:
-    if name not in spec:
-        raise _fail(path, key, f"missing '{name}'")
-    value = spec[name]
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind is int:
-        ok = ok and float(value).is_integer()
-    if not ok or not math.isfinite(float(value)):
-        raise _fail(
-            path,
-            key,
-            f"'{name}' must be {'an integer' if kind is int else 'a number'}, got {value!r}"
-            + _exponent_hint(value),
-        )
-    return kind(value)
+def _parse_param(path: Path, name: str, spec: Any, checked: bool) -> Param | None:
+    """A searched parameter, or None when ``spec`` is a fixed value.
 
-
-def _exponent_hint(value: Any) -> str:
-    """PyYAML reads 1e-3 as a string: a YAML 1.1 float needs a dot and a signed exponent."""
-    if not isinstance(value, str) or "e" not in value.lower():
-        return ""
-    try:
-        float(value)
-    except ValueError:
-        return ""
-    return f"; YAML reads {value} as text: write {_with_dot(value)}"
-
-
-def _with_dot(text: str) -> str:
-    """``text`` as a YAML 1.1 float: a dot in the mantissa, a sign on the exponent."""
-    mantissa, _, exponent = text.strip().lower().partition("e")
-    if "." not in mantissa:
-        mantissa += ".0"
-    if exponent and exponent[0] not in "+-":
-        exponent = "+" + exponent
-    return mantissa + ("e" + exponent if exponent else "")
-
-
-def _check_bounds(path: Path, key: str, name: str, value: float, what: str = "value") -> None:
-    bounds = BOUNDS.get(name)
-    if bounds is not None and not bounds.admits(value):
-        raise _fail(path, key, f"{what} {value!r} is out of range: {name} must be {bounds.describe()}")
-
-
-def _check_value(path: Path, key: str, name: str, value: Any) -> None:
-    """A fixed value or a categorical choice: the right type, a known name, within bounds."""
-    expected = TUNABLE[name]
-    searched = f"or search it with {{type: {expected.__name__}, low: ..., high: ...}}"
-    if expected is str and not isinstance(value, str):
-        raise _fail(path, key, f"expected a name, got {value!r}; allowed: {', '.join(ALLOWED_VALUES[name])}")
-    if expected in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        hint = _exponent_hint(value) or f"; write a plain number {searched}"
-        raise _fail(path, key, f"expected a number, got {value!r}{hint}")
-    if expected is int and not float(value).is_integer():
-        raise _fail(path, key, f"expected an integer, got {value!r}; write a whole number {searched}")
-    if expected is float and not math.isfinite(value):
-        raise _fail(path, key, f"expected a finite number, got {value!r}")
-    if name in ALLOWED_VALUES and value not in ALLOWED_VALUES[name]:
-        allowed = ", ".join(ALLOWED_VALUES[name])
-        raise _fail(path, key, f"unknown {name} {value!r}; allowed: {allowed}")
-    if expected is not str:
-        _check_bounds(path, key, name, value)
-
-
-def _parse_param(path: Path, name: str, spec: Any) -> Param | None:
-    """A searched parameter, or None when ``spec`` is a fixed value."""
+    ``checked``: ``name`` is one tuner knows (the MLP's, or what tuner compiles and trains
+    with), so its type, allowed names and bounds are checked; a user's own is free.
+    """
     key = f"params.{name}"
     if not isinstance(spec, dict):
-        _check_value(path, key, name, spec)
+        check_choice(path, key, name, spec, checked)
         return None
     kind = spec.get("type")
     if kind not in TYPES:
-        raise _fail(path, key, f"unknown type {kind!r}; allowed: {', '.join(TYPES)}")
-    allowed_keys = {"choices"} if kind == "categorical" else {"low", "high", "step", "log"}
+        raise fail(path, key, f"unknown type {kind!r}; allowed: {', '.join(TYPES)}")
+    allowed_keys = {"choices", "when"} if kind == "categorical" else {"low", "high", "step", "log", "when"}
     extra = set(spec) - allowed_keys - {"type"}
     if extra:
-        raise _fail(
+        raise fail(
             path,
             key,
             f"unknown field(s) {', '.join(sorted(map(str, extra)))} for type {kind}; "
             f"allowed: {', '.join(sorted(allowed_keys))}",
         )
+    when = parse_when(path, key, spec.get("when"))
     if kind == "categorical":
-        choices = spec.get("choices")
-        if not isinstance(choices, list) or not choices:
-            raise _fail(path, key, "'choices' must be a non-empty list")
-        for i, choice in enumerate(choices):
-            _check_value(path, f"{key}.choices[{i}]", name, choice)
-        if len(set(map(repr, choices))) != len(choices):
-            raise _fail(path, key, "'choices' has duplicates")
-        return CategoricalParam(tuple(choices))
-    if kind == "int" and TUNABLE[name] is not int:
-        raise _fail(path, key, f"{name} takes a {TUNABLE[name].__name__}, so type int does not fit")
-    if kind == "float" and TUNABLE[name] is not float:
-        raise _fail(path, key, f"{name} takes a {TUNABLE[name].__name__}, so type float does not fit")
+        return _parse_categorical(path, key, name, spec.get("choices"), checked, when)
+    if checked and kind == "int" and TUNABLE[name] is not int:
+        raise fail(path, key, f"{name} takes a {TUNABLE[name].__name__}, so type int does not fit")
+    if checked and kind == "float" and TUNABLE[name] is not float:
+        raise fail(path, key, f"{name} takes a {TUNABLE[name].__name__}, so type float does not fit")
     num = int if kind == "int" else float
-    low, high = _number(path, key, spec, "low", num), _number(path, key, spec, "high", num)
+    low, high = number(path, key, spec, "low", num), number(path, key, spec, "high", num)
     log = spec.get("log", False)
     if not isinstance(log, bool):
-        raise _fail(path, key, f"'log' must be true or false, got {log!r}")
+        raise fail(path, key, f"'log' must be true or false, got {log!r}")
     if low > high:
-        raise _fail(path, key, f"low ({low}) > high ({high}); swap them")
+        raise fail(path, key, f"low ({low}) > high ({high}); swap them")
     if log and low <= 0:
-        raise _fail(path, key, f"log scale needs low > 0, got low={low}; raise low or drop 'log'")
-    _check_bounds(path, key, name, low, "low")
-    _check_bounds(path, key, name, high, "high")
-    step = _number(path, key, spec, "step", num) if "step" in spec else None
+        raise fail(path, key, f"log scale needs low > 0, got low={low}; raise low or drop 'log'")
+    if checked:
+        check_bounds(path, key, name, low, "low")
+        check_bounds(path, key, name, high, "high")
+    step = number(path, key, spec, "step", num) if "step" in spec else None
     if step is not None and step <= 0:
-        raise _fail(path, key, f"'step' must be > 0, got {step}")
+        raise fail(path, key, f"'step' must be > 0, got {step}")
     if step is not None and log and step != 1:
-        raise _fail(path, key, "'step' cannot be combined with log: true")
+        raise fail(path, key, "'step' cannot be combined with log: true")
     if step is not None and high > low and step > high - low:
         # Optuna would search the single value `low`: a search that cannot search.
-        raise _fail(
+        raise fail(
             path,
             key,
             f"'step' ({step}) is larger than the range [{low}, {high}], so only {low} could be "
             f"drawn; make step at most {high - low} or widen the range",
         )
     if kind == "int":
-        return IntParam(low, high, step or 1, log)
-    return FloatParam(low, high, log, step)
+        return IntParam(low, high, step or 1, log, when)
+    return FloatParam(low, high, log, step, when)
 
 
-def load_space(path: str | Path) -> SearchSpace:
+def load_space(path: str | Path, model: str | None = None) -> SearchSpace:
     """Parse and validate a search-space file; raise TunerError naming what is wrong."""
     path = Path(path)
     if not path.exists() and not path.suffix and (SPACES_DIR / f"{path}.yaml").exists():
@@ -331,11 +298,14 @@ def load_space(path: str | Path) -> SearchSpace:
             f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
             f"a space file is YAML text: save it as UTF-8"
         ) from None
-    return parse_space(text, path)
+    return parse_space(text, path, model)
 
 
-def parse_space(text: str, path: Path) -> SearchSpace:
-    """A space from its YAML ``text``; ``path`` names it (a worker gets the text from its study)."""
+def parse_space(text: str, path: Path, model: str | None = None) -> SearchSpace:
+    """A space from its YAML ``text``; ``path`` names it (a worker gets the text from its study).
+
+    ``model`` overrides the file's ``model:`` (``--model``); it decides which names are allowed.
+    """
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -344,30 +314,55 @@ def parse_space(text: str, path: Path) -> SearchSpace:
         raise TunerError(f"{path}: not valid YAML{line}: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(doc, dict):
         raise TunerError(f"{path}: expected a mapping with a 'params' key at the top")
-    unknown = set(doc) - {"params", "description"}
+    unknown = set(doc) - set(TOP_KEYS)
     if unknown:
-        raise _fail(
-            path, ", ".join(sorted(map(str, unknown))), "unknown top-level key; allowed: params, description"
+        raise fail(
+            path,
+            ", ".join(sorted(map(str, unknown))),
+            f"unknown top-level key; allowed: {', '.join(TOP_KEYS)}",
         )
+    written = doc.get("model", "mlp")
+    if not isinstance(written, str) or not written.strip():
+        raise fail(
+            path, "model", f"expected a name: {', '.join(MODELS)}, file.py:function or module:function"
+        )
+    model = (model or written).strip()
     raw = doc.get("params")
     if not isinstance(raw, dict) or not raw:
-        raise _fail(path, "params", "must be a non-empty mapping of parameter name to spec")
+        raise fail(path, "params", "must be a non-empty mapping of parameter name to spec")
     params: dict[str, Param] = {}
     fixed: dict[str, Any] = {}
     for name, spec in raw.items():
-        if name not in TUNABLE:
-            raise _fail(
-                path, f"params.{name}", f"not a parameter of build_model; allowed: {', '.join(TUNABLE)}"
-            )
-        parsed = _parse_param(path, name, spec)
+        _check_name(path, str(name), model)
+        checked = name in TUNERS_OWN or (model in MODELS and name in TUNABLE)
+        parsed = _parse_param(path, str(name), spec, checked)
         if parsed is None:
-            fixed[name] = spec
+            fixed[str(name)] = spec
         else:
-            params[name] = parsed
+            params[str(name)] = parsed
     if not params:
-        raise _fail(path, "params", "every parameter is fixed; give at least one a type to search")
+        raise fail(path, "params", "every parameter is fixed; give at least one a type to search")
+    check_conditions(path, params)
     description = str(doc.get("description", "")).strip()
-    return SearchSpace(path.stem, path, params, fixed, description, text)
+    return SearchSpace(path.stem, path, params, fixed, description, text, model)
+
+
+def _check_name(path: Path, name: str, model: str) -> None:
+    """The MLP takes its own names only; every network leaves the data's names to tuner."""
+    if name in RESERVED:
+        raise fail(
+            path,
+            f"params.{name}",
+            f"{name} is reserved: tuner passes {', '.join(RESERVED[:3])} to the network from the data "
+            f"(and sets steps_per_execution itself); remove it from the space",
+        )
+    if model == "mlp" and name not in TUNABLE:
+        raise fail(
+            path,
+            f"params.{name}",
+            f"not a parameter of the mlp network; allowed: {', '.join(TUNABLE)} (another network "
+            f"takes other names: set model: in the space, or --model)",
+        )
 
 
 def shipped_spaces() -> list[Path]:

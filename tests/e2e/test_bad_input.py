@@ -200,7 +200,7 @@ CATALOGUE = [
     bad(
         "space-parameter-build-model-does-not-take",
         SPACE,
-        "params.n_layers: not a parameter of build_model; allowed: n_hidden",
+        "params.n_layers: not a parameter of the mlp network; allowed: n_hidden",
         space("params:\n  n_layers: {type: int, low: 0, high: 3}\n"),
     ),
     bad(

@@ -15,7 +15,7 @@ from tuner.serving.model_folder import predict
 from tuner.tracking.runs import RunTarget
 from tuner.tracking.store import get_or_create_experiment
 from tuner.trial.estimator import estimator_params, make_estimator, release_memory
-from tuner.trial.network import build_model
+from tuner.networks.mlp import build_model
 
 pytestmark = pytest.mark.slow  # real Keras training
 

@@ -6,5 +6,5 @@ in ``COMMANDS``; ``options`` holds the options several commands share, ``tables`
 terminal tables, ``process_tree`` the foreground server tree of ``tuner ui``. Commands
 stay thin: they import the work inside the command, so ``tuner --help`` answers at once.
 
-May import: jobs, views, engines, shipping, tracking, and the modules at tuner's top.
+May import: jobs, views, engines, shipping, networks, tracking, and the modules at tuner's top.
 """

@@ -20,7 +20,7 @@ import pandas as pd
 from tuner.data.checks import check_values
 from tuner.errors import TunerError, first_line
 
-BUNDLED = ("digits", "breast_cancer", "wine", "iris", "diabetes")
+BUNDLED = ("digits", "digits-images", "breast_cancer", "wine", "iris", "diabetes")
 ONLINE = ("mnist", "fashion_mnist", "california_housing")
 FILE_TYPES = (".csv", ".parquet", ".npz")
 
@@ -56,9 +56,12 @@ def read_data(data: str, target: str | None) -> tuple[Any, np.ndarray]:
     )
 
 
-def _bundled(name: str) -> tuple[pd.DataFrame, np.ndarray]:
+def _bundled(name: str) -> tuple[Any, np.ndarray]:
     from sklearn import datasets
 
+    if name == "digits-images":  # the same digits as 8x8 images in [0, 1], for a convolutional network
+        digits = datasets.load_digits()
+        return (digits.images / 16.0).astype("float32"), digits.target
     loader: Callable = getattr(datasets, f"load_{name}")
     X, y = loader(return_X_y=True, as_frame=True)
     return X, y.to_numpy()

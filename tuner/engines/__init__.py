@@ -5,7 +5,7 @@ Every engine implements :class:`tuner.engines.base.Engine`. The table below name
 them without importing them, so the CLI answers ``--help`` at once; its keys are
 :data:`tuner.choices.ENGINES` (a test checks it).
 
-May import: search, shipping, trial, tracking, processes, _compat, and the modules at tuner's top.
+May import: search, shipping, trial, networks, tracking, processes, _compat, and the modules at tuner's top.
 """
 
 from __future__ import annotations

@@ -4,5 +4,5 @@
 them in a row in one process tree (``tuner search``, :func:`run_search`); ``cluster`` runs
 them apart (``tuner study create``, ``tuner worker``, ``tuner study finish``).
 
-May import: views, engines, search, processes, tracking, _compat, and the modules at tuner's top.
+May import: views, engines, search, networks, processes, tracking, _compat, and the modules at tuner's top.
 """

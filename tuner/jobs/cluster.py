@@ -91,7 +91,9 @@ def create_study(config: SearchConfig) -> CreatedStudy:
         except optuna.exceptions.DuplicatedStudyError:
             pass  # another create won the race (a scheduler's pods start together): join it
     record = _wait_for_record(optuna.load_study(study_name=config.study, storage=engine.storage))
-    diffs = record.differences(config, inputs.space, inputs.dataset.fingerprint, launch_settings())
+    diffs = record.differences(
+        config, inputs.space, inputs.dataset.fingerprint, launch_settings(), inputs.network.sha256
+    )
     if diffs:
         raise TunerError(
             f"study {config.study!r} exists with other settings: {'; '.join(diffs)}. "

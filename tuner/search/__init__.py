@@ -5,5 +5,5 @@ MLflow run), ``progress`` (trial n/N, best, ETA), ``finish`` (re-check, refit, t
 ``outcomes`` (what trials and searches leave behind: the result types), ``timing`` (where
 a search's time goes).
 
-May import: shipping, trial, data, tracking, and the modules at tuner's top.
+May import: shipping, trial, networks, data, tracking, and the modules at tuner's top.
 """

@@ -16,6 +16,7 @@ import numpy as np
 from tuner.config import SearchConfig
 from tuner.data.dataset import Dataset, load_dataset
 from tuner.errors import TunerError
+from tuner.networks.reference import ModelRef, resolve, resolve_recorded
 from tuner.search.progress import SearchProgress
 from tuner.space import SearchSpace, load_space
 from tuner.tracking.runs import DATASET_TAG, ENGINE_TAG, RunTarget
@@ -26,19 +27,31 @@ class Inputs(NamedTuple):
     space: SearchSpace
     dataset: Dataset
     metric: Metric
+    network: ModelRef  # the build function the space's model names, found and hashed
 
 
-def load_inputs(config: SearchConfig, space: SearchSpace | None = None) -> Inputs:
-    """The search space, dataset and metric of ``config``, checked against each other.
+def load_inputs(
+    config: SearchConfig,
+    space: SearchSpace | None = None,
+    model_sha256: str | None = None,
+    network: ModelRef | None = None,
+) -> Inputs:
+    """The search space, dataset, metric and network of ``config``, checked against each other.
 
-    ``space`` replaces reading ``config.space`` (a worker gets it from the study).
+    A worker gets the space and its model file's hash from the study (``space``,
+    ``model_sha256``: its own copy of the file must match), or the network itself from
+    the search that started it (``network``, which may be a function object).
     """
-    space = space or load_space(config.space)
+    given = resolve(config.model, config.model_root) if callable(config.model) else None
+    if space is None:
+        space = load_space(config.space, given.spec if given else config.model)
+    if network is None:
+        network = given or resolve_recorded(space.model, model_sha256, config.model_root)
     ds = load_dataset(config.data, config.target, config.task, config.seed, config.test_size)
     metric = get_metric(config.metric, ds.task)
     if ds.task != "regression" and "loss" in {*space.params, *space.fixed}:
         raise TunerError(f"{space.path}: params.loss: only regression takes a loss; this is a {ds.task} task")
-    return Inputs(space, ds, metric)
+    return Inputs(space, ds, metric, network)
 
 
 def search_name(config: SearchConfig, space: SearchSpace, dataset: Dataset) -> str:
@@ -55,6 +68,7 @@ class SearchContext:
     dataset: Dataset
     metric: Metric
     search_run: RunTarget  # the parent run; trial runs are its children
+    network: ModelRef  # what every trial builds
     preprocessor: Any  # fitted on the train split only; None for images
     X_train: np.ndarray  # preprocessed; a view of X_train_valid
     X_valid: np.ndarray  # preprocessed; a view of X_train_valid
@@ -70,6 +84,7 @@ class SearchContext:
             "metric": self.metric.name,
             "epochs": self.config.epochs,
             "patience": self.config.patience,
+            "network": self.network,
             "tensorboard_dir": str(Path(self.config.tensorboard) / self.name)
             if self.config.tensorboard
             else None,
@@ -92,7 +107,7 @@ def build_context(
     config: SearchConfig, search_run: RunTarget, progress: SearchProgress, inputs: Inputs | None = None
 ) -> SearchContext:
     """The context of a search in this process, with the preprocessing fitted on the train split."""
-    space, ds, metric = inputs or load_inputs(config)
+    space, ds, metric, network = inputs or load_inputs(config)
     preprocessor = ds.make_preprocessor()
     if preprocessor is not None:
         preprocessor.fit(ds.X_train)
@@ -100,7 +115,17 @@ def build_context(
     transform = preprocessor.transform if preprocessor is not None else np.asarray
     both, n_train = _one_array(transform(ds.X_train), transform(ds.X_valid)), len(ds.y_train)
     return SearchContext(
-        config, space, ds, metric, search_run, preprocessor, both[:n_train], both[n_train:], progress, both
+        config,
+        space,
+        ds,
+        metric,
+        search_run,
+        network,
+        preprocessor,
+        both[:n_train],
+        both[n_train:],
+        progress,
+        both,
     )
 
 

@@ -2,7 +2,7 @@
 
 Its parameters say what was searched and how (the run configuration, the dataset's
 shape and fingerprint, the engine's settings); its tags carry the library versions;
-the space file is an artifact. The trials are its children.
+the space file is an artifact, and so is a user's build function's file. The trials are its children.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from tuner.tracking.runs import DATASET_TAG, DESCRIPTION_TAG, ENGINE_TAG, RunTar
 from tuner.tracking.store import client_for
 from tuner.versions import library_versions as installed_versions
 
+MODEL_SHA_TAG = "tuner.model_sha256"  # of the build function's file: a worker's copy must match
 LIBRARIES = ("tensorflow", "keras", "scikeras", "scikit-learn", "optuna", "mlflow", "numpy", "pandas")
 
 
@@ -29,10 +30,11 @@ def timestamp() -> str:
 
 def search_params(config: SearchConfig, inputs: Inputs, settings: dict[str, Any]) -> dict[str, Any]:
     """What the search run records as parameters: the settings and the data it ran on."""
-    space, ds, metric = inputs
+    space, ds, metric, network = inputs
     return {
         "engine": config.engine,
         "space": space.name,
+        "model": network.spec,
         "data": config.data,
         "target": config.target,
         "test_size": config.test_size,
@@ -56,13 +58,13 @@ def search_params(config: SearchConfig, inputs: Inputs, settings: dict[str, Any]
 
 def describe_search(config: SearchConfig, inputs: Inputs, settings: dict[str, Any]) -> str:
     """What the parent run's description says while the search runs (the finish adds the winner)."""
-    space, ds, metric = inputs
+    space, ds, metric, network = inputs
     how = (
         "/".join(str(settings[k]) for k in ("sampler", "pruner") if settings.get(k)) or f"{config.cv}-fold CV"
     )
     budget = f"{config.trials} trials" if config.trials else f"trials for {config.timeout:g} s"
     return (
-        f"{config.engine} search ({how}) of space {space.name} on {ds.name} ({ds.task}, {metric.name}): "
+        f"{config.engine} search ({how}) of space {space.name} ({network.spec}) on {ds.name} ({ds.task}, {metric.name}): "
         f"{budget} of at most {config.epochs} epochs."
     )
 
@@ -82,8 +84,13 @@ def open_search_run(
     tags = {f"version.{k}": v for k, v in library_versions().items()}
     tags.update({ENGINE_TAG: config.engine, DATASET_TAG: inputs.dataset.name})
     tags[DESCRIPTION_TAG] = describe_search(config, inputs, settings)
+    if inputs.network.sha256:
+        tags[MODEL_SHA_TAG] = inputs.network.sha256
     log_tags(uri, run_id, tags)
-    client_for(uri).log_artifact(run_id, str(inputs.space.path), artifact_path="space")
+    client = client_for(uri)
+    client.log_artifact(run_id, str(inputs.space.path), artifact_path="space")
+    if inputs.network.file:  # the build function's whole file, as the space is: what the trials ran
+        client.log_artifact(run_id, inputs.network.file, artifact_path="model_code")
     return children_of(experiment, run_id)
 
 

@@ -6,5 +6,5 @@ registering), ``registry`` (registered models and their champion), ``predict``
 (``tuner predict``). What a model needs at prediction time lives in :mod:`tuner.serving`,
 which ships with the model and imports nothing of tuner's.
 
-May import: trial, data, tracking, processes, serving, _compat, and the modules at tuner's top.
+May import: trial, networks, data, tracking, processes, serving, _compat, and the modules at tuner's top.
 """

@@ -6,5 +6,5 @@ engine calls it; ``network`` builds the Keras model from the hyperparameters;
 targets), ``metrics`` (the score a search optimises), ``batch_stream`` (the rows as a fit
 reads them), ``model_reuse`` (a traced model kept for the next fit of the same network).
 
-May import: processes, tracking, serving, _compat, and the modules at tuner's top.
+May import: networks, processes, tracking, serving, _compat, and the modules at tuner's top.
 """

@@ -11,10 +11,10 @@ import numpy as np
 import optuna
 
 from tuner import interrupts
+from tuner.networks.compiling import task_metrics
 from tuner.processes.tensorflow_env import keras
 from tuner.serving.model_folder import predict
 from tuner.tracking.runs import Run
-from tuner.trial.network import task_metrics
 
 
 class ValidationScores(keras.callbacks.Callback):

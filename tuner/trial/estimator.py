@@ -36,6 +36,7 @@ from sklearn.exceptions import NotFittedError
 from tuner._compat.scikeras import fit_callbacks, fit_seed, validate_features
 from tuner._compat.tensorflow import forget_custom_gradients, restore_op_determinism
 from tuner.errors import TrialFailed
+from tuner.networks.reference import ModelRef
 from tuner.processes.worker_id import worker_id
 from tuner.serving.model_folder import predict
 from tuner.space import FIT_PARAMS
@@ -51,7 +52,7 @@ from tuner.trial.callbacks import (
 )
 from tuner.trial.metrics import get_metric
 from tuner.trial.model_reuse import Reuse, reused_or_built
-from tuner.trial.network import build_model, steps_per_call
+from tuner.trial.network import build_network, steps_per_call
 from tuner.trial.targets import StandardizedTarget
 
 MODEL_PREFIX = "model__"
@@ -68,7 +69,7 @@ def release_memory() -> None:
 
 
 def estimator_params(values: dict[str, Any]) -> dict[str, Any]:
-    """Map search-space names to estimator parameters (``model__`` routes to build_model)."""
+    """Map search-space names to estimator parameters (``model__`` routes to the network's build)."""
     return {(k if k in FIT_PARAMS else MODEL_PREFIX + k): v for k, v in values.items()}
 
 
@@ -138,6 +139,7 @@ class _TrialMixin:
         tensorboard_dir: str | None = None,
         epoch_validation: bool = True,
         reuse: Reuse = "no",
+        network: ModelRef | None = None,
         verbose: int = 0,
         **kwargs: Any,
     ):
@@ -153,11 +155,13 @@ class _TrialMixin:
         # no curve, early stop or pruning, and the per-epoch scoring is a third of its time)
         self.epoch_validation = epoch_validation
         self.reuse = reuse  # a traced model of the same network, as tuner.trial.model_reuse says
+        self.network = network  # the build function (None: the mlp)
 
     # scikeras calls this (with ``meta`` and the ``model__`` parameters) to build.
     def _keras_build_fn(self, meta: dict[str, Any], **params: Any) -> keras.Model:
-        params.pop("compile_kwargs", None)  # scikeras' own extras; build_model compiles itself
+        params.pop("compile_kwargs", None)  # scikeras' own extras; tuner compiles itself
         params.pop("params", None)
+        network = self.network or ModelRef()
         if self.task in ("multiclass", "multilabel"):
             n_outputs = meta["n_classes_"]
         elif self.task == "regression":
@@ -166,12 +170,12 @@ class _TrialMixin:
             n_outputs = 1
         settings = dict(
             task=self.task,
-            input_shape=tuple(meta["X_shape_"][1:]),
-            n_outputs=n_outputs,
+            input_shape=tuple(int(d) for d in meta["X_shape_"][1:]),
+            n_outputs=int(n_outputs),
             steps_per_execution=steps_per_call(self.steps_per_epoch_, self.epochs),
-            **params,
         )
-        return reused_or_built(lambda: build_model(**settings), repr(sorted(settings.items())), self.reuse)
+        key = repr((network.identity, sorted(params.items()), sorted(settings.items())))  # the same network
+        return reused_or_built(lambda: build_network(network, params, **settings), key, self.reuse)
 
     def hyperparameters(self) -> dict[str, Any]:
         """What this trial tried, under the names used in search spaces."""
@@ -364,7 +368,7 @@ class _TrialMixin:
 
 
 class TunerRegressor(_TrialMixin, KerasRegressor):
-    """KerasRegressor over :func:`tuner.trial.network.build_model`, fitting as a recorded trial."""
+    """KerasRegressor over the search's network (:mod:`tuner.trial.network`), fitting as a recorded trial."""
 
     @property
     def target_encoder(self) -> StandardizedTarget:
@@ -372,7 +376,7 @@ class TunerRegressor(_TrialMixin, KerasRegressor):
 
 
 class TunerClassifier(_TrialMixin, KerasClassifier):
-    """KerasClassifier over :func:`tuner.trial.network.build_model`, fitting as a recorded trial."""
+    """KerasClassifier over the search's network (:mod:`tuner.trial.network`), fitting as a recorded trial."""
 
 
 def make_estimator(task: str, **kwargs: Any) -> TunerRegressor | TunerClassifier:

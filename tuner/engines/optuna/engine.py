@@ -101,7 +101,8 @@ class OptunaEngine(Engine):
         if self.study_name is not None and not missing:
             recorded = replace(self.config, metric=inputs.metric.name)  # a worker's default could differ
             space, direction, fingerprint = inputs.space, inputs.metric.direction, inputs.dataset.fingerprint
-            check_study_name(self.storage, self.study_name, recorded, space, direction, fingerprint)
+            sha = inputs.network.sha256
+            check_study_name(self.storage, self.study_name, recorded, space, direction, fingerprint, sha)
         return inputs
 
     def join(self, experiment: RunTarget, inputs: Inputs) -> str | None:
@@ -126,7 +127,10 @@ class OptunaEngine(Engine):
         study = optuna.load_study(study_name=self.study_name, storage=self.storage)
         recorded = replace(self.config, metric=inputs.metric.name)
         local = bool(local_file_of(self.storage_url))
-        StudyRecord.new(recorded, inputs.space, inputs.dataset.fingerprint, search_run, local).write(study)
+        sha = inputs.network.sha256
+        StudyRecord.new(recorded, inputs.space, inputs.dataset.fingerprint, search_run, local, sha).write(
+            study
+        )
 
     def run(self, ctx: SearchContext, pool: WorkerPool | None) -> int:
         assert pool is not None and self.study_name is not None, (
@@ -145,6 +149,7 @@ class OptunaEngine(Engine):
             timeout=self.config.timeout,
             seed=sampler_seed(self.config.seed, study) if self.seed is None else self.seed,
             tracking_uri=ctx.search_run.tracking_uri,
+            network=ctx.network,
             total=self.study_total,
             max_failures=self.config.max_failures,
             report=self.report or progress,

@@ -32,6 +32,7 @@ CONFIG_ATTR = "tuner.config"
 SPACE_ATTR = "tuner.space"
 TRACKING_ATTR = "tuner.tracking"  # tracking URI and experiment id of the parent run
 FINGERPRINT_ATTR = "tuner.data_fingerprint"
+MODEL_ATTR = "tuner.model"  # the network's name and its file's hash: a worker's copy must match
 VERSIONS_ATTR = "tuner.versions"  # a worker with other versions is refused
 HOST_ATTR = "tuner.storage_host"  # a local-file storage's machine: no worker elsewhere
 RESULT_ATTR = "tuner.result"  # what the finish step returned, for a second `study finish`
@@ -89,13 +90,23 @@ class StudyRecord:
     parent_run_id: str
     versions: dict[str, str] = field(default_factory=dict)
     host: str | None = None  # set for a study in a local file
+    model: str | None = None  # the network's spec; None for a study made before models had names (mlp)
+    model_sha256: str | None = None
     format: int = FORMAT
 
     @classmethod
     def new(
-        cls, config: SearchConfig, space: SearchSpace, fingerprint: str, search_run: RunTarget, local: bool
+        cls,
+        config: SearchConfig,
+        space: SearchSpace,
+        fingerprint: str,
+        search_run: RunTarget,
+        local: bool,
+        model_sha256: str | None = None,
     ) -> StudyRecord:
         return cls(
+            model=space.model,
+            model_sha256=model_sha256,
             settings=recorded_settings(config),
             space_name=space.name,
             space_text=space.text,
@@ -115,6 +126,7 @@ class StudyRecord:
         study.set_user_attr(TRACKING_ATTR, [self.tracking_uri, self.experiment_id])
         study.set_user_attr(PARENT_RUN_ATTR, self.parent_run_id)
         study.set_user_attr(VERSIONS_ATTR, self.versions)
+        study.set_user_attr(MODEL_ATTR, {"spec": self.model, "sha256": self.model_sha256})
         if self.host:
             study.set_user_attr(HOST_ATTR, self.host)
 
@@ -136,6 +148,8 @@ class StudyRecord:
             versions=attrs.get(VERSIONS_ATTR, {}),
             host=attrs.get(HOST_ATTR),
             format=attrs.get(FORMAT_ATTR, 1),
+            model=attrs.get(MODEL_ATTR, {}).get("spec"),
+            model_sha256=attrs.get(MODEL_ATTR, {}).get("sha256"),
         )
 
     def config(self, tracking_uri: str | None = None) -> SearchConfig:
@@ -146,7 +160,8 @@ class StudyRecord:
         return config
 
     def space(self) -> SearchSpace:
-        return parse_space(self.space_text, Path(f"{self.space_name}.yaml"))
+        """The study's space, with the network it was made with (a study that names none: the file's, mlp)."""
+        return parse_space(self.space_text, Path(f"{self.space_name}.yaml"), self.model)
 
     def search_run(self, tracking_uri: str | None = None) -> RunTarget:
         """Where the study's trials log: children of its parent run."""
@@ -154,7 +169,12 @@ class StudyRecord:
         return RunTarget(uri, self.experiment_id, run_id, "", "search", run_id)
 
     def differences(
-        self, config: SearchConfig, space: SearchSpace, fingerprint: str, may_differ: tuple[str, ...]
+        self,
+        config: SearchConfig,
+        space: SearchSpace,
+        fingerprint: str,
+        may_differ: tuple[str, ...],
+        model_sha256: str | None = None,
     ) -> list[str]:
         """How ``config``, ``space`` and the data differ from this record, one phrase each.
 
@@ -166,8 +186,13 @@ class StudyRecord:
         found = [
             f"{key} {recorded.get(key, defaults.get(key))!r} (study) vs {given.get(key)!r} (given)"
             for key in sorted(set(recorded) | set(given))
-            if key not in may_differ and recorded.get(key, defaults.get(key)) != given.get(key)
+            if key not in (*may_differ, "model") and recorded.get(key, defaults.get(key)) != given.get(key)
         ]
+        model = self.model or self.space().model  # what the study trains, compared as the space is
+        if model != space.model:
+            found.append(f"the model {model!r} (study) vs {space.model!r} (given)")
+        elif self.model_sha256 != model_sha256:
+            found.append(f"the model's file {model!r} (changed since the study was made)")
         if self.space_text != space.text:
             found.append(f"the space ({self.space_name!r} in the study)")
         if self.fingerprint != fingerprint:

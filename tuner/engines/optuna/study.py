@@ -51,6 +51,7 @@ def check_study_name(
     space: SearchSpace,
     direction: str,
     fingerprint: str,
+    model_sha256: str | None = None,
 ) -> None:
     """Refuse, before anything is written: a new study whose name is taken, a missing one to
     resume, or a resume with another metric, space, data or settings (never silently mixed)."""
@@ -72,16 +73,24 @@ def check_study_name(
             f"study {study_name!r} was created to {study.direction.name.lower()} its metric; "
             f"resume it with the same --metric"
         )
-    check_resumable(study, config, space, fingerprint)
+    check_resumable(study, config, space, fingerprint, model_sha256)
 
 
-def check_resumable(study: optuna.Study, config: SearchConfig, space: SearchSpace, fingerprint: str) -> None:
+def check_resumable(
+    study: optuna.Study,
+    config: SearchConfig,
+    space: SearchSpace,
+    fingerprint: str,
+    model_sha256: str | None = None,
+) -> None:
     """Let a process join a running or resumed study only with the same space, data and settings.
 
     Two processes on one study (``--resume`` twice, or a search beside workers)
     share its sampler's history: mixing spaces, data or metrics would corrupt it.
     """
-    found = StudyRecord.read(study).differences(config, space, fingerprint, resumable_settings())
+    found = StudyRecord.read(study).differences(
+        config, space, fingerprint, resumable_settings(), model_sha256
+    )
     if found:
         raise TunerError(
             f"study {study.study_name!r} was created with other settings: {'; '.join(found)}. "

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, wait
 from concurrent.futures.process import BrokenProcessPool
+from typing import Any
 
 import optuna
 
@@ -81,12 +82,15 @@ def run_in_workers(
     total: int | None = None,
     max_failures: int = 0,
     report: ProgressReport | None = None,
+    network: Any = None,
 ) -> int:
     """Run trials of ``study`` (its workers open it at ``storage_url``) in the pool's workers: ``trials`` more (all workers together),
     until ``timeout`` seconds, and/or until the study has ``total`` finished trials.
 
     A worker that dies is replaced, and its trial failed and queued again. The search
     stops with an error after ``max_failures`` failed trials in a row (0: never).
+    ``network``: the search's own :class:`~tuner.networks.reference.ModelRef`, which may be a
+    function object no path finds (else each worker finds the study's model in its own copy).
     ``report`` is called at every poll with the trials finished since the start and the best value.
     Returns how many trials the pool's workers started.
     """
@@ -95,7 +99,7 @@ def run_in_workers(
     fail_trials_of_gone_workers(study)  # left running by a search or worker killed before this one
     before = {t.number for t in study.get_trials(deepcopy=False)}
     tasks = [
-        WorkerTask(study.study_name, storage_url, deadline, seed + 7919 * i, tracking_uri, total)
+        WorkerTask(study.study_name, storage_url, deadline, seed + 7919 * i, tracking_uri, total, network)
         for i in range(pool.n_jobs)
     ]
     running, started = {pool.submit(i, work, task): i for i, task in enumerate(tasks)}, 0

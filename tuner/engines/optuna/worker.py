@@ -62,6 +62,7 @@ class WorkerTask:
     sampler_seed: int
     tracking_uri: str | None = None  # None: the study's
     total: int | None = None  # the study's budget of finished trials (a cluster study's --trials)
+    network: Any = None  # the search's ModelRef (a local pool's); None: the study's, from this machine's copy
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,11 @@ def _study_wants_more(task: WorkerTask, study: optuna.Study) -> bool:
 
 
 def load_setup(
-    study: optuna.Study, storage_url: str, tracking_uri: str | None = None, data: str | None = None
+    study: optuna.Study,
+    storage_url: str,
+    tracking_uri: str | None = None,
+    data: str | None = None,
+    network: Any = None,
 ) -> tuple[WorkerSetup, Inputs]:
     """What the study records, with this machine's data, checked: versions, storage, fingerprint.
 
@@ -117,7 +122,7 @@ def load_setup(
     config.data = data or os.environ.get(DATA_ENV) or config.data
     setup = WorkerSetup(config, record.space(), record.fingerprint, record.search_run(tracking_uri))
     check_reachable(setup.search_run.tracking_uri)
-    inputs = load_inputs(setup.config, setup.space)
+    inputs = load_inputs(setup.config, setup.space, record.model_sha256, network)
     if inputs.dataset.fingerprint != setup.fingerprint:
         raise TunerError(
             f"the data {setup.config.data!r} on this machine differs from the study's "
@@ -127,11 +132,15 @@ def load_setup(
 
 
 def join(
-    study_name: str, storage_url: str, sampler_seed: int | None = None, tracking_uri: str | None = None
+    study_name: str,
+    storage_url: str,
+    sampler_seed: int | None = None,
+    tracking_uri: str | None = None,
+    network: Any = None,
 ) -> tuple[Any, SearchContext]:
     """The study and this process's context, from nothing but the study's name and storage."""
     study = load_study(study_name, storage_url, sampler_seed)
-    setup, inputs = load_setup(study, storage_url, tracking_uri)
+    setup, inputs = load_setup(study, storage_url, tracking_uri, network=network)
     progress = SearchProgress("trials", None, "", enabled=False)
     return study, build_context(setup.config, setup.search_run, progress, inputs)
 
@@ -139,7 +148,7 @@ def join(
 def work(task: WorkerTask) -> int:
     """Worker entry point: join the study and run trials while the budgets allow; return how many."""
     with interrupts.handle_signals(raise_at_once=False):  # stop at the next batch, not anywhere
-        study, ctx = join(task.study, task.storage, task.sampler_seed, task.tracking_uri)
+        study, ctx = join(task.study, task.storage, task.sampler_seed, task.tracking_uri, task.network)
         _contexts[(task.study, task.storage, task.tracking_uri)] = ctx  # the finish's, if it runs here
         settle(ctx)
         started = 0

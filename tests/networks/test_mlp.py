@@ -9,7 +9,7 @@ from tuner import build_model
 from tuner.choices import OPTIMIZERS as OPTIMIZER_NAMES
 from tuner.errors import TunerError
 from tuner.trial.estimator import make_estimator
-from tuner.trial.network import OPTIMIZERS
+from tuner.networks.compiling import OPTIMIZERS
 
 pytestmark = pytest.mark.slow  # real Keras training
 

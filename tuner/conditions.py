@@ -1,0 +1,81 @@
+"""Conditional parameters: ``when: {optimizer: [momentum, nesterov]}`` samples a parameter only
+while its parents have drawn one of the values named.
+
+Optuna asks for a parameter only when its conditions hold (define-by-run); the random
+engine draws from one grid per value of the parents (:meth:`tuner.space.SearchSpace.to_distributions`).
+A parameter that was not drawn is absent from the trial, not zero.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tuner.param_checks import fail
+
+Condition = tuple[
+    tuple[str, tuple], ...
+]  # (parent, the values that make this parameter exist); all must hold
+
+
+def holds(when: Condition, values: dict[str, Any]) -> bool:
+    """Whether each parent in ``when`` has drawn one of the values it names."""
+    return all(parent in values and values[parent] in allowed for parent, allowed in when)
+
+
+def describe_when(when: Condition) -> str:
+    if not when:
+        return ""
+    return ", when " + " and ".join(f"{parent} in {list(allowed)}" for parent, allowed in when)
+
+
+def parse_when(path: Path, key: str, when: Any) -> Condition:
+    """``when: {parent: [values]}`` as written; checked against the parents once all are read."""
+    if when is None:
+        return ()
+    if not isinstance(when, dict) or not when:
+        raise fail(
+            path, f"{key}.when", "expected a mapping of parameter to its values, e.g. {optimizer: [nesterov]}"
+        )
+    out = []
+    for parent, values in when.items():
+        values = values if isinstance(values, list) else [values]
+        if not values:
+            raise fail(path, f"{key}.when.{parent}", "give at least one value")
+        out.append((str(parent), tuple(values)))
+    return tuple(out)
+
+
+def check_conditions(path: Path, params: dict[str, Any]) -> None:
+    """Each ``when:`` names a searched parameter with countable values, values it can draw, and no circle."""
+    for name, p in params.items():
+        for parent, values in p.when:
+            key = f"params.{name}.when.{parent}"
+            found = params.get(parent)
+            if found is None:
+                raise fail(
+                    path,
+                    key,
+                    f"{parent!r} is not a searched parameter of this space; known: {', '.join(params)}",
+                )
+            if not hasattr(found, "values"):  # a float range has no values to name
+                raise fail(
+                    path, key, f"{parent} is a float; a condition needs a categorical or int parameter"
+                )
+            drawable = found.values()
+            wrong = [v for v in values if v not in drawable]
+            if wrong:
+                raise fail(
+                    path,
+                    key,
+                    f"{parent} never draws {wrong[0]!r}; it draws {', '.join(map(str, drawable[:20]))}",
+                )
+    seen: set[str] = set()
+    for name in params:
+        chain, here = [name], name
+        while params[here].when and here not in seen:
+            here = params[here].when[0][0]
+            if here in chain:
+                raise fail(path, f"params.{name}.when", f"circular condition: {' -> '.join([*chain, here])}")
+            chain.append(here)
+        seen.update(chain)
