@@ -84,6 +84,14 @@ class Dataset:
         return len(self.y_train) + len(self.y_valid) + len(self.y_test)
 
     @property
+    def n_outputs(self) -> int:
+        """What a network's output counts: classes (multiclass), labels, targets; binary has one."""
+        if self.task == "multiclass":
+            return len(np.unique(self.y_train))
+        y = np.asarray(self.y_train)
+        return y.shape[1] if y.ndim == 2 and self.task != "binary" else 1
+
+    @property
     def sample_shape(self) -> tuple[int, ...]:
         return tuple(np.shape(self.X_train)[1:])
 

@@ -25,6 +25,7 @@ from tuner.config import SearchConfig
 from tuner.engines import make_engine, start_workers_early
 from tuner.engines.base import Engine
 from tuner.errors import TunerError, first_line
+from tuner.networks.contract import check_in_child
 from tuner.processes.pool import WorkerPool
 from tuner.search.context import Inputs, SearchContext, load_inputs, search_name
 from tuner.search.finish import candidates, choose, summarize
@@ -51,7 +52,8 @@ def prepare(config: SearchConfig) -> tuple[Engine, Inputs]:
 
 
 def check_inputs(config: SearchConfig, engine: Engine, inputs: Inputs) -> None:
-    """What every engine's search needs of its data and its tracking store."""
+    """What every engine's search needs of its data, its network and its tracking store."""
+    check_network_fits(inputs)
     if engine.rechecks and config.recheck > 1:
         inputs.dataset.check_folds(config.recheck_folds, "--recheck-folds", with_valid=True)
     check_reachable(resolve_tracking_uri(config.tracking_uri))  # in seconds, not after retries
@@ -62,6 +64,23 @@ def check_inputs(config: SearchConfig, engine: Engine, inputs: Inputs) -> None:
             "--tensorboard needs the tensorboard package: pip install 'tuner-hpo[tensorboard]' "
             "(or pip install tensorboard)"
         )
+
+
+def check_network_fits(inputs: Inputs) -> None:
+    """A network other than the MLP (whose space is checked by name) is built once with the space's
+    first values, on the CPU, in a process of its own: its signature, output and layers checked."""
+    space, ds, _, network = inputs
+    if network.spec == "mlp":
+        return
+    preprocessor = ds.make_preprocessor()
+    shape = (
+        ds.sample_shape
+        if preprocessor is None
+        else preprocessor.fit(ds.X_train).transform(ds.X_train[:1]).shape[1:]
+    )
+    data = {"task": ds.task, "input_shape": tuple(int(d) for d in shape), "n_outputs": ds.n_outputs}
+    names = [*space.params, *space.fixed]
+    check_in_child(network, space.first_values(), names, str(space.path), data)
 
 
 @contextlib.contextmanager
