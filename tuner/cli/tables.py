@@ -35,7 +35,7 @@ def print_search_result(result: Any, config: Any, console: Console | None = None
     done = [t for t in result.trials if t.value is not None]
     # Complete trials first: a pruned trial's value is only its last reported epoch.
     ranked = sorted(done, key=lambda t: (t.state != COMPLETE, -t.value if higher else t.value))[:TOP_TRIALS]
-    names = list(result.trials[0].params) if result.trials else []
+    names = list(dict.fromkeys(n for t in result.trials for n in t.params))  # a conditional one may be absent
     unit = "candidate" if result.engine == "random" else "trial"
     score = f"CV {result.metric}" if result.engine == "random" else f"val {result.metric}"
     table = Table(

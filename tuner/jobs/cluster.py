@@ -78,6 +78,12 @@ def create_study(config: SearchConfig) -> CreatedStudy:
     config.validate()
     check_storage(config.storage)  # a wrong URL or password fails before the data is read
     inputs = load_inputs(config)
+    if not inputs.network.locatable:
+        raise TunerError(
+            f"a cluster study's workers find the model by a path, and {inputs.network.spec} is a function "
+            f"object only this process has (a lambda or a notebook cell): put it in a file and give "
+            f"--model path/to/file.py:function"
+        )
     config.metric = inputs.metric.name  # as recorded, so that a retry compares equal
     engine = OptunaEngine(config, storage=get_storage(config.storage))
     check_inputs(config, engine, inputs)

@@ -131,7 +131,7 @@ def search_space(tracking_uri: str, parent: Any) -> Any:
         path = next(p for p in files if p.endswith((".yaml", ".yml")))
         with tempfile.TemporaryDirectory() as tmp, _quiet_downloads():
             text = Path(client.download_artifacts(parent.info.run_id, path, tmp)).read_text()
-        return parse_space(text, Path(path))
+        return parse_space(text, Path(path), parent.data.params.get("model"))  # --model overrode the file's
     except Exception:  # noqa: BLE001 - no artifact, an artifact store out of reach, or an old file
         return None
 
