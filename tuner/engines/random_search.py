@@ -223,10 +223,11 @@ def _make_search(ctx: SearchContext) -> tuple[LoggedRandomizedSearchCV, np.ndarr
     fold_ids = np.empty(len(ds.y_train), dtype=int)
     for k, (_, held_out) in enumerate(splitter.split(ds.X_train, ds.y_train)):
         fold_ids[held_out] = k
-    distributions = estimator_params(ctx.space.to_distributions())
+    drawn = ctx.space.to_distributions()  # a list of grids when parameters are conditional
+    grids = [estimator_params(grid) for grid in (drawn if isinstance(drawn, list) else [drawn])]
     search = LoggedRandomizedSearchCV(
         pipeline,
-        param_distributions={f"{STEP}__{k}": v for k, v in distributions.items()},
+        param_distributions=[{f"{STEP}__{k}": v for k, v in grid.items()} for grid in grids],
         n_iter=config.trials,
         scoring=ctx.metric.sklearn_scorer(),
         cv=splitter,

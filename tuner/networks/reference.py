@@ -143,9 +143,16 @@ def _from_function(function: Callable[..., Any], root: str | None) -> ModelRef:
     source = getattr(sys.modules.get(module or ""), "__file__", None)
     if "<" in qualname or not source or not qualname:  # a lambda, a nested function, a notebook
         return ModelRef(f"{IN_MEMORY}:{qualname or function!r}", function=function)
-    if module == "__main__":
+    if module == "__main__" or not _importable(module or ""):  # a script, or a file outside sys.path
         return replace(resolve(f"{Path(source).resolve()}:{qualname}", root), function=function)
     return ModelRef(f"{module}:{qualname}", str(Path(source).resolve()), file_sha256(source), function)
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 @contextmanager
@@ -172,14 +179,16 @@ def _load(ref: ModelRef) -> Callable[..., Any]:
             f"{ref.file} differs from the copy the study was made with (sha256 {file_sha256(ref.file)[:12]} "
             f"here, {ref.sha256[:12]} in the study): give every worker the same file"
         )
-    module = _exec_file(ref) if where.endswith(".py") else _import_module(where)
+    module = _exec_file(ref) if where.endswith(".py") else _import_module(where, ref.file)
     function: Any = module
     for part in name.split("."):
         function = getattr(function, part, None)
         if function is None:
             defined = sorted(
-                n for n, v in vars(module).items() if inspect.isfunction(v) and not n.startswith("_")
-            )
+                n
+                for n, v in vars(module).items()
+                if inspect.isfunction(v) and not n.startswith("_") and v.__module__ == module.__name__
+            )  # its own: not the ones it imports
             raise TunerError(
                 f"{ref.spec}: {where} has no function {name!r} (it defines: {', '.join(defined) or 'none'})"
             )
@@ -210,8 +219,10 @@ def _exec_file(ref: ModelRef) -> Any:
     return module
 
 
-def _import_module(name: str) -> Any:
-    with _importable_from(None):
+def _import_module(name: str, file: str | None) -> Any:
+    """Import ``name`` from the folder it was found in (``--model-root`` is not set in a worker's environment)."""
+    depth = name.count(".") + (file is not None and Path(file).name == "__init__.py")
+    with _importable_from(str(Path(file).parents[depth]) if file else None):
         try:
             return importlib.import_module(name)
         except SyntaxError as exc:
