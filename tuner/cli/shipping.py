@@ -1,7 +1,8 @@
 """``tuner export`` and ``tuner predict``: the returned model out of MLflow, and put to use.
 
 Both read the model as a folder of Keras' format, skops and JSON (never a pickle), so
-what they load runs no code of the file's; see :mod:`tuner.shipping.export`.
+what they load runs no code of the files', but for a network with layers of its own: its
+file comes in the folder and runs on load, which the export says; see :mod:`tuner.shipping.export`.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def export(
     click.echo(f"exported {exported['model_uri']} to {exported['out']} ({size:,} bytes)")
     for file, n in exported["files"].items():
         click.echo(f"  {file}  {n:,} bytes")
+    if exported["runs_code"]:
+        click.echo(f"loading this model runs the code in {', '.join(exported['runs_code'])}")
     registration = exported["registration"]
     if registration:
         click.echo(f"registered {registration['uri']}: {registration['message']}")

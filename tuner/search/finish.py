@@ -164,7 +164,9 @@ def refit_and_log(ctx: SearchContext, chosen: Candidate, checked: list[Candidate
     example = ds.X_test[:5] if len(ds.y_test) else ds.X_valid[:5]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "model"  # MLflow keeps it as the model's artifacts/model
-        save_model_folder(final, ctx.preprocessor, ds, folder, target=ctx.config.target)
+        save_model_folder(
+            final, ctx.preprocessor, ds, folder, target=ctx.config.target, network_file=ctx.network.file
+        )
         model_uri = log_model(search_run.tracking_uri, search_run.search_run_id, folder, example)
     logged = time.perf_counter()
     seconds = {"refit": refitted - started, "model_logging": logged - refitted}

@@ -4,7 +4,9 @@ A model folder holds ``model.keras`` (Keras' own format, loaded in safe mode and
 compiled), ``preprocessing.skops`` (the fitted scikit-learn preprocessing, loaded by
 skops with an explicit list of trusted types; absent when the model has none) and
 ``model.json`` (inputs, task, classes, target scaling). Loading it runs no code from
-the folder, unlike the cloudpickled pipeline it replaces.
+the folder, unlike the cloudpickled pipeline it replaces, but one case: a network with
+layers of the user's own (classes registered with Keras) carries the file that defines
+them in ``code/``, which ``model.json`` lists and which runs before Keras loads the model.
 
 This file imports nothing from ``tuner`` (only NumPy, pandas and, on load, Keras and
 skops): it ships inside every logged MLflow model and runs where tuner is not installed.
@@ -12,9 +14,13 @@ skops): it ships inside every logged MLflow model and runs where tuner is not in
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import re
+import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +30,7 @@ import pandas as pd
 KERAS_FILE = "model.keras"
 PREPROCESSING_FILE = "preprocessing.skops"
 META_FILE = "model.json"
+CODE_FOLDER = "code"  # the user's layer classes, for a network that has some
 FORMAT = "tuner-model-folder"
 FORMAT_VERSION = 1
 PREDICT_CHUNK = 8192  # rows per direct model call
@@ -31,6 +38,7 @@ PREDICT_CHUNK = 8192  # rows per direct model call
 # scalers and one-hot encoding in a ColumnTransformer or a Pipeline) needs only these; the
 # tests compute the untrusted types of every preprocessor tuner makes and check them here.
 TRUSTED_TYPES = ["numpy.dtype"]
+_MISSING_CLASS = re.compile(r"Could not locate class '([^']+)'")  # Keras' words for an unknown class
 
 
 def predict(model: Any, X: np.ndarray, chunk: int = PREDICT_CHUNK) -> np.ndarray:
@@ -86,12 +94,57 @@ def _load_preprocessor(path: Path) -> Any:
     return skops.io.load(path, trusted=TRUSTED_TYPES)
 
 
-def _load_keras(path: Path) -> Any:
+def _run_code(folder: Path, meta: dict[str, Any]) -> None:
+    """Run the folder's code files, each once per process: Keras finds a custom layer class
+    by the name its ``@keras.saving.register_keras_serializable()`` registered, so that must run first."""
+    for relative in meta.get("custom_code") or []:
+        path = folder / relative
+        if not path.is_file():
+            raise ModelFolderError(
+                f"{folder}: {KERAS_FILE} needs layer class {', '.join(meta.get('custom_classes') or ['?'])} "
+                f"from {relative}, which is missing: put the network's file back there (loading runs its code)"
+            )
+        _run_file(path)
+
+
+def _run_file(path: Path) -> None:
+    """Run ``path`` as a module of its own, named after its content (the same file runs once)."""
+    source = path.read_bytes()
+    name = f"tuner_model_code_{path.stem}_{hashlib.sha256(source).hexdigest()[:12]}"
+    if name in sys.modules:
+        return
+    module = types.ModuleType(name)
+    module.__file__ = str(path)
+    sys.modules[name] = module
+    try:
+        exec(compile(source, str(path), "exec"), module.__dict__)  # noqa: S102 - the code the folder declares
+    except Exception as exc:  # noqa: BLE001 - the user's file, where it loads: one line saying so
+        del sys.modules[name]
+        message = str(exc).strip().splitlines()
+        raise ModelFolderError(
+            f"{path}: running the model's code raised {type(exc).__name__}: {message[0] if message else ''}"
+        ) from None
+
+
+def _load_keras(folder: Path, meta: dict[str, Any]) -> Any:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import keras
 
-    return keras.saving.load_model(path, compile=False, safe_mode=True)
+    _run_code(folder, meta)
+    try:
+        return keras.saving.load_model(folder / KERAS_FILE, compile=False, safe_mode=True)
+    except TypeError as exc:  # a layer class nobody registered in this process
+        missing = _MISSING_CLASS.search(str(exc))
+        if missing is None:
+            raise
+        code = ", ".join(meta.get("custom_code") or [])
+        fix = (
+            f"which {code} does not register: decorate it there with @keras.saving.register_keras_serializable()"
+            if code
+            else "whose code the folder does not carry: run the file that registers it before loading"
+        )
+        raise ModelFolderError(f"{folder / KERAS_FILE}: needs layer class {missing[1]!r}, {fix}") from None
 
 
 def _names(values: list[Any]) -> str:
@@ -107,7 +160,7 @@ class FolderModel:
         self.meta = _read_meta(folder)
         prep = folder / PREPROCESSING_FILE
         self.preprocessor = _load_preprocessor(prep) if prep.is_file() else None
-        self.keras_model = _load_keras(folder / KERAS_FILE)
+        self.keras_model = _load_keras(folder, self.meta)
 
     @property
     def task(self) -> str:

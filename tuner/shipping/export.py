@@ -3,7 +3,9 @@
 The cloudpickled scikit-learn pipeline it replaces ran code on load and needed tuner's
 own classes wherever it loaded. The folder needs neither: ``model.keras`` (the fitted
 network), ``preprocessing.skops`` (the fitted preprocessing, tables and 2-D arrays
-only) and ``model.json`` (inputs, task, classes, target scaling, versions). The finish
+only) and ``model.json`` (inputs, task, classes, target scaling, versions). A network
+with layers of the user's own also carries its file in ``code/``, which loading runs
+(Keras' safe mode stays on: a registered class loads, a ``Lambda`` does not). The finish
 step writes it and logs it inside an MLflow model (:mod:`tuner.shipping.mlflow_model`); ``tuner
 export`` copies it out; ``tuner predict`` reads it. Writing needs tuner's estimator;
 reading is :mod:`tuner.serving.model_folder`, which imports nothing from tuner.
@@ -12,6 +14,7 @@ reading is :mod:`tuner.serving.model_folder`, which imports nothing from tuner.
 from __future__ import annotations
 
 import json
+import shutil
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +25,7 @@ import pandas as pd
 
 from tuner.errors import TunerError, first_line
 from tuner.serving.model_folder import (
+    CODE_FOLDER,
     FORMAT,
     FORMAT_VERSION,
     KERAS_FILE,
@@ -109,21 +113,40 @@ def save_model_folder(
     folder: str | Path,
     *,
     target: str | Sequence[str] | None = None,
+    network_file: str | None = None,
 ) -> None:
     """Write the model folder of a fitted estimator (and its fitted preprocessing, or None).
 
     ``dataset`` is the :class:`tuner.data.dataset.Dataset` it was trained on (its columns, task
-    and target shape); ``target`` names the target column(s) as ``--target`` does.
+    and target shape); ``target`` names the target column(s) as ``--target`` does;
+    ``network_file`` is the build function's file, copied in when the model has layers of its own.
     """
     import skops.io
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     meta = describe(estimator, dataset, target)
+    meta.update(_copy_code(estimator.model_, network_file, folder))
     estimator.model_.save(folder / KERAS_FILE)  # loaded uncompiled: the optimizer's state is never read
     if preprocessor is not None:
         skops.io.dump(preprocessor, folder / PREPROCESSING_FILE, compression=zipfile.ZIP_DEFLATED)
     (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def _copy_code(model: Any, network_file: str | None, folder: Path) -> dict[str, list[str]]:
+    """The network's file, in ``code/``, for a model with layer classes that are not Keras' own:
+    Keras loads them only once the file that registers them has run. Keras' own layers need no code."""
+    from tuner.networks.contract import custom_layers
+
+    classes = custom_layers(model)
+    if not classes:
+        return {}
+    if not network_file:  # a function object: nothing to copy; the loader names the class it lacks
+        return {"custom_classes": classes}
+    relative = f"{CODE_FOLDER}/{Path(network_file).name}"
+    (folder / CODE_FOLDER).mkdir(exist_ok=True)
+    shutil.copyfile(network_file, folder / relative)
+    return {"custom_code": [relative], "custom_classes": classes}
 
 
 class LoadedModel:

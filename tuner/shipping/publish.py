@@ -1,13 +1,15 @@
 """A search's model, published: copied out as a folder (``tuner export``) and registered.
 
 The export is the model folder logged with the search (:mod:`tuner.shipping.mlflow_model`), copied
-as it is: Keras' format, skops and JSON, nothing pickled. Registering challenges the
+as it is: Keras' format, skops and JSON, nothing pickled; a network with layers of its own
+adds its file, which loading runs (the export says so). Registering challenges the
 registered model's champion on the search's own test rows (:mod:`tuner.shipping.registry`),
 which are rebuilt from what the search run recorded and checked by fingerprint.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from tuner.errors import TunerError
+from tuner.serving.model_folder import META_FILE
 from tuner.shipping.mlflow_model import fetch_model
 
 
@@ -47,6 +50,11 @@ def search_test_rows(tracking_uri: str, search_run_id: str) -> tuple[Any, np.nda
     return ds.X_test, ds.y_test
 
 
+def _code_files(folder: Path) -> list[str]:
+    """The files that loading the model runs (its custom layers' code), as ``model.json`` lists them."""
+    return list(json.loads((folder / META_FILE).read_text()).get("custom_code") or [])
+
+
 def export_search(
     tracking_uri: str, name: str, out: str | Path, run_id: str | None = None, register_as: str | None = None
 ) -> dict[str, Any]:
@@ -75,7 +83,10 @@ def export_search(
         "search_run_id": found["search_run_id"],
         "model_uri": model_uri,
         "out": str(out),
-        "files": {p.name: p.stat().st_size for p in sorted(out.iterdir())},
+        "files": {
+            p.relative_to(out).as_posix(): p.stat().st_size for p in sorted(out.rglob("*")) if p.is_file()
+        },
+        "runs_code": _code_files(out),
         "registration": None,
     }
     if rows is not None:
