@@ -70,12 +70,18 @@ def check_conditions(path: Path, params: dict[str, Any]) -> None:
                     key,
                     f"{parent} never draws {wrong[0]!r}; it draws {', '.join(map(str, drawable[:20]))}",
                 )
-    seen: set[str] = set()
     for name in params:
-        chain, here = [name], name
-        while params[here].when and here not in seen:
-            here = params[here].when[0][0]
-            if here in chain:
-                raise fail(path, f"params.{name}.when", f"circular condition: {' -> '.join([*chain, here])}")
-            chain.append(here)
-        seen.update(chain)
+        circle = _circle(params, [name])
+        if circle:
+            raise fail(path, f"params.{name}.when", f"circular condition: {' -> '.join(circle)}")
+
+
+def _circle(params: dict[str, Any], chain: list[str]) -> list[str] | None:
+    """A chain of parents from ``chain`` back into itself, through any parent (not only the first)."""
+    for parent, _ in params[chain[-1]].when:
+        if parent in chain:
+            return [*chain, parent]
+        found = _circle(params, [*chain, parent])
+        if found:
+            return found
+    return None

@@ -136,12 +136,21 @@ class SearchSpace:
             return self._distributions(self.params)
         grids = []
         for values in itertools.product(*(self.params[n].values() for n in parents)):  # type: ignore[union-attr]
-            chosen = dict(zip(parents, values, strict=True))
-            present = {n: p for n, p in self.params.items() if n not in chosen and holds(p.when, chosen)}
+            chosen = self._existing(dict(zip(parents, values, strict=True)))
+            present = {n: p for n, p in self.params.items() if n not in parents and holds(p.when, chosen)}
             grid = self._distributions(present)
-            grid.update({n: [v] for n, v in chosen.items() if holds(self.params[n].when, chosen)})
+            grid.update({n: [v] for n, v in chosen.items()})
             grids.append(grid)
         return grids
+
+    def _existing(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Of the parents' ``values``, those that exist: a parent whose own parent did not draw its
+        values is absent, and so are the parameters it conditions."""
+        out: dict[str, Any] = {}
+        for name in self.order():
+            if name in values and holds(self.params[name].when, out):
+                out[name] = values[name]
+        return out
 
     @staticmethod
     def _distributions(params: dict[str, Param]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+import model_files
 import numpy as np
 import pandas as pd
 import pytest
@@ -647,6 +648,128 @@ CATALOGUE += [
         [],
         "cannot write to ",
         {"mlruns": "a file where the store's folder goes\n"},
+    ),
+]
+
+
+# --- networks and conditions: refused on load, or by the one build before the search -----------
+QUICK = ["--trials", "1", "--epochs", "1"]  # each row fails before its first trial anyway
+NET = ["--model", "net.py:build", "--data", "iris", *QUICK, *SPACE]
+WIDTH = "params:\n  width: {type: int, low: 2, high: 4}\n"
+
+
+def model(text: str, space_text: str = WIDTH) -> dict[str, Content]:
+    """A model file ``net.py`` beside the space that names its parameters."""
+    return {"net.py": text, **space(space_text)}
+
+
+def conditional(when: str) -> dict[str, Content]:
+    return space(
+        "params:\n  optimizer: {type: categorical, choices: [adam, nesterov]}\n"
+        f"  momentum: {{type: float, low: 0.5, high: 0.9, when: {when}}}\n"
+    )
+
+
+CATALOGUE += [
+    bad(
+        "model-file-missing",
+        NET,
+        "net.py (from 'net.py:build'; relative paths start at --model-root, $TUNER_MODEL_ROOT or the working",
+        space(WIDTH),
+    ),
+    bad(
+        "model-module-missing",
+        [*NET, "--model", "no_such_nets_module:build"],
+        "model 'no_such_nets_module:build': no module named 'no_such_nets_module'",
+        space(WIDTH),
+    ),
+    bad(
+        "model-syntax-error", NET, "net.py:3: syntax error in the model file", model(model_files.SYNTAX_ERROR)
+    ),
+    bad(
+        "model-name-not-a-function",
+        [*NET, "--model", "net.py:NOT_A_FUNCTION"],
+        "net.py:NOT_A_FUNCTION: NOT_A_FUNCTION is a int, not a function",
+        model(model_files.GOOD),
+    ),
+    bad(
+        "model-requires-a-parameter-the-space-lacks",
+        NET,
+        "net.py:build requires width, which space.yaml neither samples nor fixes: add params.width",
+        model(model_files.GOOD, "params:\n  depth: {type: int, low: 1, high: 2}\n"),
+    ),
+    bad(
+        "model-does-not-take-a-sampled-name",
+        NET,
+        "space.yaml: params.height: net.py:build takes no parameter 'height' (it takes: depth, width)",
+        model(model_files.GOOD, WIDTH + "  height: 3\n"),
+    ),
+    bad(
+        "model-raises-while-building",
+        NET,
+        "net.py:build raised ValueError: width 2 is too odd (called with width=2, task='multiclass')",
+        model(model_files.RAISES),
+    ),
+    bad(
+        "model-returns-no-keras-model",
+        NET,
+        "net.py:build returned a dict, not a Keras model",
+        model(model_files.NOT_A_MODEL),
+    ),
+    bad(
+        "model-output-shape-does-not-fit-the-task",
+        NET,
+        "net.py:build returned outputs of shape (None, 7); a multiclass task needs (None, 3), 3 units",
+        model(model_files.WRONG_SHAPE),
+    ),
+    bad(
+        "model-lambda-layer",
+        NET,
+        "net.py:build: layer 'doubler' is a Lambda layer",
+        model(model_files.LAMBDA),
+    ),
+    bad(
+        "model-named-in-the-space-file",
+        [*SPACE, "--data", "iris", *QUICK],
+        "net.py:build: the outputs are not probabilities, as a multiclass task's loss needs",
+        model(model_files.NO_SOFTMAX, "model: net.py:build\n" + WIDTH),
+    ),
+    bad(
+        "model-reserved-name-in-the-space",
+        NET,
+        "params.n_outputs: n_outputs is reserved: tuner passes task, input_shape, n_outputs to the network",
+        model(model_files.GOOD, WIDTH + "  n_outputs: 3\n"),
+    ),
+    bad(
+        "model-wide-deep-given-images",
+        ["--model", "wide_deep", "--data", "digits-images", *QUICK],
+        "wide_deep needs a table of features, and this data is images of shape (8, 8): use --model cnn",
+    ),
+    bad(
+        "model-cnn-given-a-table",
+        ["--space", "cnn", "--model", "cnn", "--data", "iris", *QUICK],
+        "cnn needs images, arrays of shape (n, h, w) or (n, h, w, c), and this data is a table of 4 features",
+    ),
+    bad(
+        "when-unknown-parameter",
+        SPACE,
+        "params.momentum.when.optimiser: 'optimiser' is not a searched parameter of this space; known: optimizer",
+        conditional("{optimiser: [nesterov]}"),
+    ),
+    bad(
+        "when-value-the-parent-never-draws",
+        SPACE,
+        "params.momentum.when.optimizer: optimizer never draws 'momentum'; it draws adam, nesterov",
+        conditional("{optimizer: [momentum]}"),
+    ),
+    bad(
+        "when-circular",
+        SPACE,
+        "params.n_hidden.when: circular condition: n_hidden -> n_neurons -> n_hidden",
+        space(
+            "params:\n  n_hidden: {type: int, low: 1, high: 2, when: {n_neurons: [8]}}\n"
+            "  n_neurons: {type: categorical, choices: [8, 16], when: {n_hidden: [2]}}\n"
+        ),
     ),
 ]
 

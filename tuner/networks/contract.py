@@ -25,7 +25,7 @@ RESERVED = (*DATA_ARGS, "steps_per_execution")  # no space may name these
 COMPILE_PARAMS = ("optimizer", "learning_rate", "momentum", "loss")  # tuner compiles with them
 FIT_PARAMS = ("batch_size",)  # tuner trains with it
 TUNERS_OWN = (*COMPILE_PARAMS, *FIT_PARAMS)
-CLASS_NAMES = {"multiclass": "classes", "multilabel": "labels", "regression": "targets"}
+CLASS_NAMES = {"multiclass": "class", "multilabel": "label", "regression": "target"}  # what one unit is
 
 
 def _as_python(value: Any) -> Any:
@@ -111,7 +111,7 @@ def check_output(ref: ModelRef, model: Any, task: str, n_outputs: int) -> None:
         )
     units, shape = output_units(task, n_outputs), tuple(model.outputs[0].shape)
     if shape[1:] != (units,):
-        what = "one unit" if task == "binary" else f"{units} units, one per {CLASS_NAMES[task][:-1]}"
+        what = "one unit" if task == "binary" else f"{units} units, one per {CLASS_NAMES[task]}"
         raise TunerError(
             f"{ref.spec} returned outputs of shape {shape}; a {task} task needs (None, {units}), {what}: "
             f"end with tuner.output_layer(task, n_outputs), a Dense({units}, activation="
