@@ -26,8 +26,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from tuner.data.dataset import load_dataset  # noqa: E402
-from tuner.trial.estimator import DEFAULT_BATCH_SIZE  # noqa: E402
 from tuner.networks.mlp import build_model  # noqa: E402
+from tuner.trial.estimator import DEFAULT_BATCH_SIZE  # noqa: E402
 
 MODEL_ARGS = set(inspect.signature(build_model).parameters)
 

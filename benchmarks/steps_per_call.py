@@ -32,8 +32,8 @@ ROUNDS = 3
 
 def measure(steps_per_execution: int, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """(trace seconds, seconds per step) of a new 2 x 30 Adam MLP."""
-    from tuner.trial.batch_stream import training_data
     from tuner.networks.mlp import build_model
+    from tuner.trial.batch_stream import training_data
 
     model = build_model(
         2, 30, 1e-3, "adam", task="multiclass", input_shape=X.shape[1:], n_outputs=10,

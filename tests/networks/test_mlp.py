@@ -8,8 +8,8 @@ import pytest
 from tuner import build_model
 from tuner.choices import OPTIMIZERS as OPTIMIZER_NAMES
 from tuner.errors import TunerError
-from tuner.trial.estimator import make_estimator
 from tuner.networks.compiling import OPTIMIZERS
+from tuner.trial.estimator import make_estimator
 
 pytestmark = pytest.mark.slow  # real Keras training
 

@@ -10,12 +10,12 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tuner.data.dataset import load_dataset
+from tuner.networks.mlp import build_model
 from tuner.processes.worker_id import worker_id
 from tuner.serving.model_folder import predict
 from tuner.tracking.runs import RunTarget
 from tuner.tracking.store import get_or_create_experiment
 from tuner.trial.estimator import estimator_params, make_estimator, release_memory
-from tuner.networks.mlp import build_model
 
 pytestmark = pytest.mark.slow  # real Keras training
 

@@ -165,7 +165,8 @@ def check_network(
     check_signature(ref, ref.load(), names, space_path)
     model = build_uncompiled(ref, params, data)
     check_layers(ref, model)
-    rows = np.zeros((2, *data["input_shape"]), dtype="float32")
+    # Spread-out rows: a linear output (no sigmoid) then leaves [0, 1] on some of them.
+    rows = np.random.default_rng(0).normal(0, 3, (16, *data["input_shape"])).astype("float32")
     try:
         out = np.asarray(model(rows, training=False))
     except Exception as exc:  # noqa: BLE001 - the user's network, on its own input shape
