@@ -297,6 +297,8 @@ def load_space(path: str | Path, model: str | None = None) -> SearchSpace:
     path = Path(path)
     if not path.exists() and not path.suffix and (SPACES_DIR / f"{path}.yaml").exists():
         path = SPACES_DIR / f"{path}.yaml"  # a shipped space by bare name
+    elif not path.exists() and path.parent == Path(".") and (SPACES_DIR / path.name).is_file():
+        path = SPACES_DIR / path.name  # or by its file's name: cnn.yaml
     if not path.is_file():
         raise TunerError(f"search space file not found: {path} (see `tuner spaces` for shipped ones)")
     raw = path.read_bytes()

@@ -160,7 +160,9 @@ def print_spaces(spaces: list[Any], console: Console | None = None) -> None:
     console = console or _console()
     for space in spaces:
         table = Table(
-            title=f"{space.name}  ({space.path})", caption=space.description or None, title_justify="left"
+            title=f"{space.name}  ({space.path}; model {space.model})",
+            caption=space.description or None,
+            title_justify="left",
         )
         table.add_column("parameter")
         table.add_column("values")

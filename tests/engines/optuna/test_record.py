@@ -83,3 +83,31 @@ def test_a_study_tuner_did_not_create_is_refused_by_name():
     study = optuna.create_study(study_name="theirs")
     with pytest.raises(TunerError, match="study 'theirs' was not created by tuner"):
         StudyRecord.read(study)
+
+
+def test_a_study_made_before_models_had_names_resumes_as_the_mlp():
+    study = optuna.create_study()
+    _record(SearchConfig(study="s")).write(study)
+    study.set_user_attr("tuner.model", {})  # what a study made before models had names lacks
+    old = StudyRecord.read(study)
+    assert old.model is None and old.space().model == "mlp"
+    assert old.differences(SearchConfig(study="s", resume=True), SPACE, "fp", resumable_settings()) == []
+
+
+def test_a_resume_with_another_model_or_a_changed_model_file_is_refused_naming_it():
+    cnn = load_space("cnn")
+    recorded = StudyRecord.new(
+        SearchConfig(study="s"), cnn, "fp", RunTarget("u", "1", "p", "", "search", "p"), False
+    )
+    same = SearchConfig(study="s", resume=True)
+    assert recorded.differences(same, cnn, "fp", resumable_settings()) == []
+    other = replace(cnn, model="wide_deep")
+    assert recorded.differences(same, other, "fp", resumable_settings()) == [
+        "the model 'cnn' (study) vs 'wide_deep' (given)"
+    ]
+    own = replace(cnn, model="nets.py:build")
+    mine = StudyRecord.new(
+        SearchConfig(study="s"), own, "fp", RunTarget("u", "1", "p", "", "search", "p"), False, "a" * 64
+    )
+    found = mine.differences(same, own, "fp", resumable_settings(), "b" * 64)
+    assert found == ["the model's file 'nets.py:build' (changed since the study was made)"]
