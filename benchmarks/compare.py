@@ -24,6 +24,10 @@ the first one alternating from seed to seed:
 - tuner:    `tuner search --data ... [--target target] --seed S --output json --quiet`
 - baseline: benchmarks/baseline.py (plain Keras + Optuna, fixed)
 - recipe:   benchmarks/recipe.py (scikeras + RandomizedSearchCV), bundled datasets, first seed only
+- wide_deep, cnn, own_cnn: `tuner search` of another network (the wide_deep space on tables; the
+  cnn space and the README's examples/small_cnn.py on digits-images, the digits as 8x8 images),
+  each reported beside tuner's MLP on the same seed's split (paired score difference, wall ratio,
+  start-up difference)
 
 Per run: wall seconds (launch to exit), CPU seconds of the whole process tree (from
 os.wait4), CPU use = CPU / wall, the test score (accuracy, or R2 for regression: tuner's

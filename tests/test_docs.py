@@ -31,3 +31,11 @@ def test_every_module_path_the_documents_name_exists():
     named = {p for document in DOCUMENTS for p in re.findall(r"\btuner/[\w/]+\.py\b", document.read_text())}
     assert named, "the documents name no module"
     assert not sorted(p for p in named if not (REPO / p).exists() and p != "tuner/X/y.py")  # X/y: a pattern
+
+
+def test_the_readmes_own_model_example_is_the_shipped_file_as_it_is():
+    readme = (REPO / "README.md").read_text()
+    for name in ("examples/small_cnn.py", "examples/small_cnn.yaml"):
+        text = (REPO / name).read_text().rstrip()
+        assert text in readme, f"README.md's copy of {name} differs from the file"
+    assert len((REPO / "examples" / "small_cnn.py").read_text().splitlines()) <= 30

@@ -143,3 +143,71 @@ from tuner import SearchConfig
 from tuner.jobs.cluster import create_study
 create_study(SearchConfig(model=lambda **kw: None, space="space.yaml", data="iris", study="s", storage="s.journal"))
 """
+
+
+PER_LAYER = """
+import keras
+
+
+def build(n_layers, units_1, units_2=0, units_3=0, *, task, input_shape, n_outputs):
+    inputs = keras.Input(shape=input_shape)
+    x = inputs
+    for units in (units_1, units_2, units_3)[:n_layers]:
+        x = keras.layers.Dense(units, activation="relu")(x)
+    activation = "softmax" if task == "multiclass" else "sigmoid"
+    return keras.Model(inputs, keras.layers.Dense(n_outputs, activation=activation)(x))
+"""
+
+
+@pytest.mark.parametrize("engine", ["optuna", "random"])
+def test_per_layer_sizes_are_drawn_only_for_the_layers_a_trial_has(tmp_path, engine):
+    (tmp_path / "layers.py").write_text(PER_LAYER)
+    (tmp_path / "space.yaml").write_text(
+        "model: layers.py:build\nparams:\n  n_layers: {type: int, low: 1, high: 3}\n"
+        "  units_1: {type: int, low: 4, high: 16}\n"
+        "  units_2: {type: int, low: 4, high: 16, when: {n_layers: [2, 3]}}\n"
+        "  units_3: {type: int, low: 4, high: 16, when: {n_layers: [3]}}\n"
+    )
+    budget = ["--trials", "8"] if engine == "optuna" else ["--trials", "6", "--cv", "2"]
+    result = run_cli("search", "--space", "space.yaml", "--data", "iris", "--engine", engine, *budget, *QUICK)
+    params = trial_params(result)
+    assert len({p["n_layers"] for p in params}) > 1
+    for p in params:
+        depth = int(p["n_layers"])
+        assert {k for k in p if k.startswith("units_")} == {f"units_{i}" for i in range(1, depth + 1)}
+
+
+def test_the_readmes_own_model_example_runs_as_printed_from_the_repository(tmp_path):
+    from paths import REPO
+
+    ran = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tuner",
+            "search",
+            "--space",
+            "examples/small_cnn.yaml",
+            "--data",
+            "digits-images",
+            "--trials",
+            "2",
+            "--epochs",
+            "2",
+            "--recheck",
+            "1",
+            "--no-plots",
+            "--output",
+            "json",
+            "--quiet",
+            "--tracking-uri",
+            f"sqlite:///{tmp_path / 'mlflow.db'}",
+            "--storage",
+            str(tmp_path / "study.journal"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["test_score"] > 0.3  # two epochs; chance is 0.1

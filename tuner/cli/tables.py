@@ -200,8 +200,8 @@ def print_trials(view: dict[str, Any], console: Console | None = None) -> None:
     random_engine = view["engine"] == "random"
     state = "" if view["state"] == COMPLETE else f", {view['state']}"
     console.print(
-        f"[bold]Search '{view['search']}'[/bold] ({view['engine']}, {view['direction']} {view['metric']}"
-        f"{state}), run {view['search_run_id']}: {view['total']} {'candidates' if random_engine else 'trials'}"
+        f"[bold]Search '{view['search']}'[/bold] ({view['engine']}, model {view.get('model', 'mlp')}, "
+        f"{view['direction']} {view['metric']}{state}), run {view['search_run_id']}: {view['total']} {'candidates' if random_engine else 'trials'}"
         f" ({_trial_counts(view['trials_by_state'])})",
         highlight=False,
     )

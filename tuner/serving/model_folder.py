@@ -32,7 +32,8 @@ PREPROCESSING_FILE = "preprocessing.skops"
 META_FILE = "model.json"
 CODE_FOLDER = "code"  # the user's layer classes, for a network that has some
 FORMAT = "tuner-model-folder"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # what this loader reads: 2 adds the network's code (code/, custom_code)
+PLAIN_FORMAT_VERSION = 1  # a folder of Keras' own layers stays readable by every loader
 PREDICT_CHUNK = 8192  # rows per direct model call
 # The types skops may rebuild beyond its own safe defaults. tuner's preprocessing (imputers,
 # scalers and one-hot encoding in a ColumnTransformer or a Pipeline) needs only these; the

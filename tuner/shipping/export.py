@@ -30,6 +30,7 @@ from tuner.serving.model_folder import (
     FORMAT_VERSION,
     KERAS_FILE,
     META_FILE,
+    PLAIN_FORMAT_VERSION,
     PREPROCESSING_FILE,
     FolderModel,
     ModelFolderError,
@@ -85,7 +86,7 @@ def describe(estimator: Any, dataset: Any, target: str | Sequence[str] | None = 
     names = target_names(target, dataset.y_train, "target" if spec["kind"] == "table" else "y")
     meta: dict[str, Any] = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": PLAIN_FORMAT_VERSION,
         "tuner_version": installed_version(),
         "task": task,
         "input": spec,
@@ -127,6 +128,8 @@ def save_model_folder(
     folder.mkdir(parents=True, exist_ok=True)
     meta = describe(estimator, dataset, target)
     meta.update(_copy_code(estimator.model_, network_file, folder))
+    if meta.get("custom_code"):  # a loader from before code travelled says "newer format", not Keras' error
+        meta["format_version"] = FORMAT_VERSION
     estimator.model_.save(folder / KERAS_FILE)  # loaded uncompiled: the optimizer's state is never read
     if preprocessor is not None:
         skops.io.dump(preprocessor, folder / PREPROCESSING_FILE, compression=zipfile.ZIP_DEFLATED)

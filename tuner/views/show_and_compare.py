@@ -165,6 +165,7 @@ def show_search(
         "search": name,
         "search_run_id": parent.info.run_id,
         "engine": settings.get("engine", ""),
+        "model": settings.get("model", "mlp"),  # a search from before models had names trained the mlp
         "metric": metric,
         "direction": direction,
         "state": parent.data.tags.get(STATE_TAG, RUNNING),
