@@ -176,3 +176,12 @@ def test_a_circular_condition_is_refused(space_file, a, b, c, circle):
     with pytest.raises(TunerError) as err:
         load_space(space_file(text))
     assert str(err.value).endswith(f"params.a.when: circular condition: {circle}")
+
+
+def test_conditions_on_too_many_values_are_refused_since_the_random_engine_needs_a_grid_each(space_file):
+    path = space_file(
+        "model: net.py:build\nparams:\n  width: {type: int, low: 1, high: 2000}\n"
+        "  extra: {type: int, low: 1, high: 3, when: {width: [5]}}\n"
+    )
+    with pytest.raises(TunerError, match="give 2000 combinations .* at most 1000"):
+        load_space(path)

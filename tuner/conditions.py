@@ -13,9 +13,9 @@ from typing import Any
 
 from tuner.param_checks import fail
 
-Condition = tuple[
-    tuple[str, tuple], ...
-]  # (parent, the values that make this parameter exist); all must hold
+# (parent, the values that make this parameter exist), for each parent; all must hold.
+Condition = tuple[tuple[str, tuple], ...]
+MAX_GRIDS = 1000  # the random engine draws from one grid per combination of the parents' values
 
 
 def holds(when: Condition, values: dict[str, Any]) -> bool:
@@ -70,6 +70,18 @@ def check_conditions(path: Path, params: dict[str, Any]) -> None:
                     key,
                     f"{parent} never draws {wrong[0]!r}; it draws {', '.join(map(str, drawable[:20]))}",
                 )
+    parents = {parent for p in params.values() for parent, _ in p.when}
+    grids = 1
+    for parent in parents:
+        grids *= len(params[parent].values())
+    if grids > MAX_GRIDS:
+        raise fail(
+            path,
+            "params",
+            f"conditions on {', '.join(sorted(parents))} give {grids} combinations of their values, and the "
+            f"random engine draws from one grid per combination (at most {MAX_GRIDS}): condition on "
+            f"fewer values, such as a categorical choice",
+        )
     for name in params:
         circle = _circle(params, [name])
         if circle:

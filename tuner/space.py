@@ -127,9 +127,11 @@ class SearchSpace:
     def to_distributions(self) -> dict[str, Any] | list[dict[str, Any]]:
         """scipy distributions (or lists) for ``RandomizedSearchCV.param_distributions``.
 
-        A space with conditions gives a list of dicts, one per value of the parameters that
-        conditions name (scikit-learn draws a dict, then its parameters): each dict holds the
-        parameters that exist under its values, so every value stays as likely as before.
+        A space with conditions gives a list of dicts, one per combination of the values of the
+        parameters that conditions name (scikit-learn draws a dict, then its parameters): each
+        dict holds the parameters that exist under those values. A parent's values are drawn
+        equally often, as a categorical or a plain int range draws them (an int parent with
+        ``log: true`` loses its log scale there).
         """
         parents = sorted({parent for p in self.params.values() for parent, _ in p.when})
         if not parents:
