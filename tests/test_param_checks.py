@@ -9,16 +9,16 @@ import math
 
 import pytest
 
+from tuner.choices import RESERVED_PARAMS as RESERVED
 from tuner.errors import TunerError
-from tuner.networks.contract import RESERVED as CONTRACT_RESERVED
 from tuner.param_checks import BOUNDS, TUNABLE, Bounds, check_value, exponent_hint
-from tuner.space import RESERVED, load_space
+from tuner.space import load_space
 
 USER = "net.py:build"
 
 
-def test_the_space_and_the_contract_reserve_the_same_names():
-    assert RESERVED == CONTRACT_RESERVED == ("task", "input_shape", "n_outputs", "steps_per_execution")
+def test_the_reserved_names_are_the_datas_and_the_fast_steps():
+    assert RESERVED == ("task", "input_shape", "n_outputs", "steps_per_execution")
 
 
 def test_a_users_network_may_use_any_names_and_values(space_file):

@@ -33,16 +33,12 @@ from typing import Any
 import numpy as np
 import yaml
 
-from tuner.choices import MODELS
+from tuner.choices import COMPILE_PARAMS, DATA_ARGS, FIT_PARAMS, MODELS, RESERVED_PARAMS
 from tuner.conditions import Condition, check_conditions, describe_when, holds, parse_when
 from tuner.errors import TunerError
 from tuner.param_checks import TUNABLE, check_bounds, check_choice, fail, number
 
-FIT_PARAMS = {"batch_size"}  # routed to Keras fit, not to build_model
-# Checked for every network: tuner itself compiles and trains with them.
-TUNERS_OWN = {"learning_rate", "optimizer", "loss", "momentum", "batch_size"}
-# What tuner passes a build function from the data; no space may name them.
-RESERVED = ("task", "input_shape", "n_outputs", "steps_per_execution")
+TUNERS_OWN = {*COMPILE_PARAMS, *FIT_PARAMS}  # checked for every network: tuner compiles and trains with them
 TYPES = ("int", "float", "categorical")
 TOP_KEYS = ("params", "description", "model")
 
@@ -362,11 +358,11 @@ def parse_space(text: str, path: Path, model: str | None = None) -> SearchSpace:
 
 def _check_name(path: Path, name: str, model: str) -> None:
     """The MLP takes its own names only; every network leaves the data's names to tuner."""
-    if name in RESERVED:
+    if name in RESERVED_PARAMS:
         raise fail(
             path,
             f"params.{name}",
-            f"{name} is reserved: tuner passes {', '.join(RESERVED[:3])} to the network from the data "
+            f"{name} is reserved: tuner passes {', '.join(DATA_ARGS)} to the network from the data "
             f"(and sets steps_per_execution itself); remove it from the space",
         )
     if model == "mlp" and name not in TUNABLE:

@@ -179,3 +179,15 @@ def test_the_check_in_a_child_raises_its_error_here_and_runs_no_user_code_here(t
     with pytest.raises(TunerError) as err:
         check_in_child(model_file(model_files.WRONG_SHAPE), {"width": 3}, ["width"], "space.yaml", IRIS)
     assert str(err.value).startswith("net.py:build returned outputs of shape (None, 7); a multiclass task")
+
+
+def test_a_parameter_sampled_only_under_a_condition_needs_a_default_in_the_function(tmp_path):
+    (tmp_path / "deep.py").write_text(
+        "def build(units_1, units_2, *, task, input_shape, n_outputs):\n    pass\n"
+    )
+    ref = resolve(str(tmp_path / "deep.py") + ":build")
+    with pytest.raises(
+        TunerError, match=r"params.units_2 is sampled only under its when: .* give units_2 a default"
+    ):
+        check_signature(ref, ref.load(), ["units_1", "units_2"], "s.yaml", conditional=("units_2",))
+    check_signature(ref, ref.load(), ["units_1", "units_2"], "s.yaml")  # both always drawn: fine

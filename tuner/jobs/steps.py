@@ -80,7 +80,8 @@ def check_network_fits(inputs: Inputs) -> None:
     )
     data = {"task": ds.task, "input_shape": tuple(int(d) for d in shape), "n_outputs": ds.n_outputs}
     names = [*space.params, *space.fixed]
-    check_in_child(network, space.first_values(), names, str(space.path), data)
+    conditional = tuple(n for n, p in space.params.items() if p.when)
+    check_in_child(network, space.first_values(), names, str(space.path), data, conditional)
 
 
 @contextlib.contextmanager

@@ -14,8 +14,6 @@ from tuner.choices import REGRESSION_LOSSES, TASKS
 from tuner.errors import TunerError
 from tuner.processes.tensorflow_env import keras
 
-# The space's names tuner uses to compile, not passed to a build function unless it asks.
-COMPILE_PARAMS = ("optimizer", "learning_rate", "momentum", "loss")
 DEFAULTS = {"optimizer": "adam", "learning_rate": 3e-3, "momentum": 0.9, "loss": None}
 
 

@@ -17,13 +17,10 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+from tuner.choices import COMPILE_PARAMS, DATA_ARGS, FIT_PARAMS
 from tuner.errors import TunerError
 from tuner.networks.reference import ModelRef
 
-DATA_ARGS = ("task", "input_shape", "n_outputs")  # what tuner knows of the data, passed when asked for
-RESERVED = (*DATA_ARGS, "steps_per_execution")  # no space may name these
-COMPILE_PARAMS = ("optimizer", "learning_rate", "momentum", "loss")  # tuner compiles with them
-FIT_PARAMS = ("batch_size",)  # tuner trains with it
 TUNERS_OWN = (*COMPILE_PARAMS, *FIT_PARAMS)
 CLASS_NAMES = {"multiclass": "class", "multilabel": "label", "regression": "target"}  # what one unit is
 
@@ -45,9 +42,14 @@ def call_arguments(
 
 
 def check_signature(
-    ref: ModelRef, function: Callable[..., Any], names: Iterable[str], space_path: str
+    ref: ModelRef,
+    function: Callable[..., Any],
+    names: Iterable[str],
+    space_path: str,
+    conditional: Iterable[str] = (),
 ) -> None:
-    """Refuse a space that does not fit the function: a required parameter it leaves out, or a name it does not take."""
+    """Refuse a space that does not fit the function: a required parameter it leaves out (or
+    samples only under a condition, so that some trials lack it), or a name it does not take."""
     parameters = inspect.signature(function).parameters
     names = set(names)
     positional = [n for n, p in parameters.items() if p.kind is p.POSITIONAL_ONLY]
@@ -66,6 +68,12 @@ def check_signature(
         raise TunerError(
             f"{ref.spec} requires {', '.join(missing)}, which {space_path} neither samples nor fixes: "
             f"add params.{missing[0]} to the space, or give the function a default"
+        )
+    sometimes = [n for n in required if n in set(conditional)]
+    if sometimes:
+        raise TunerError(
+            f"{space_path}: params.{sometimes[0]} is sampled only under its when: condition, so some trials "
+            f"lack it, and {ref.spec} requires it: give {sometimes[0]} a default in the function"
         )
     if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
         return
@@ -157,12 +165,17 @@ def custom_layers(model: Any) -> list[str]:
 
 
 def check_network(
-    ref: ModelRef, params: dict[str, Any], names: list[str], space_path: str, data: dict[str, Any]
+    ref: ModelRef,
+    params: dict[str, Any],
+    names: list[str],
+    space_path: str,
+    data: dict[str, Any],
+    conditional: tuple[str, ...] = (),
 ) -> None:
     """The whole check of a space against its network: signature, one build, the output on two rows."""
     import numpy as np
 
-    check_signature(ref, ref.load(), names, space_path)
+    check_signature(ref, ref.load(), names, space_path, conditional)
     model = build_uncompiled(ref, params, data)
     check_layers(ref, model)
     # Spread-out rows: a linear output (no sigmoid) then leaves [0, 1] on some of them.
@@ -207,7 +220,12 @@ def _check_and_report(*args: Any) -> str | None:
 
 
 def check_in_child(
-    ref: ModelRef, params: dict[str, Any], names: list[str], space_path: str, data: dict[str, Any]
+    ref: ModelRef,
+    params: dict[str, Any],
+    names: list[str],
+    space_path: str,
+    data: dict[str, Any],
+    conditional: tuple[str, ...] = (),
 ) -> None:
     """:func:`check_network` in a process of its own, started as the workers are; its error raised here."""
     from tuner.processes.fork_server import worker_context
@@ -215,6 +233,6 @@ def check_in_child(
     with ProcessPoolExecutor(
         1, worker_context(), initializer=_checker_init, initargs=(os.getcwd(), dict(os.environ))
     ) as pool:
-        problem = pool.submit(_check_and_report, ref, params, names, space_path, data).result()
+        problem = pool.submit(_check_and_report, ref, params, names, space_path, data, conditional).result()
     if problem:
         raise TunerError(problem)

@@ -35,11 +35,11 @@ from sklearn.exceptions import NotFittedError
 
 from tuner._compat.scikeras import fit_callbacks, fit_seed, validate_features
 from tuner._compat.tensorflow import forget_custom_gradients, restore_op_determinism
+from tuner.choices import FIT_PARAMS
 from tuner.errors import TrialFailed
 from tuner.networks.reference import ModelRef
 from tuner.processes.worker_id import worker_id
 from tuner.serving.model_folder import predict
-from tuner.space import FIT_PARAMS
 from tuner.tracking.runs import WORKER_ATTR, Run, RunTarget, recorded_run
 from tuner.trial.batch_stream import training_data
 from tuner.trial.callbacks import (

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tuner.networks.compiling import COMPILE_PARAMS, DEFAULTS, compile_model
+from tuner.choices import COMPILE_PARAMS
+from tuner.networks.compiling import DEFAULTS, compile_model
 from tuner.networks.contract import build_uncompiled
 from tuner.networks.reference import ModelRef
 from tuner.processes.tensorflow_env import keras
