@@ -321,7 +321,7 @@ def test_two_searches_join_one_study_and_a_different_one_is_refused(space_file):
 def test_a_bug_in_tuner_stops_the_search_but_a_setting_keras_rejects_does_not(monkeypatch):
     """The trial's own failure is recorded and the study goes on; our bug raises, with its traceback.
 
-    The faults are injected by replacing the model factory in this process; what raises
+    The faults are injected by replacing the trial's network builder in this process; what raises
     is real: Keras' own check of a layer size, and a call into tuner that breaks inside it.
     """
     config = SearchConfig(
@@ -333,12 +333,12 @@ def test_a_bug_in_tuner_stops_the_search_but_a_setting_keras_rejects_does_not(mo
     ctx = build_context(config, search_run, SearchProgress("trials", None, "", enabled=False), inputs)
     study = load_study("bug", engine.storage_url, heartbeat=False)
 
-    monkeypatch.setattr(tuner.trial.estimator, "build_model", lambda **kw: keras.layers.Dense(-1))
+    monkeypatch.setattr(tuner.trial.estimator, "build_network", lambda *a, **kw: keras.layers.Dense(-1))
     optimize(ctx, study, 1, None)  # returns: a rejected setting is the trial's failure
     rejected = study.trials[-1]
     assert rejected.state == State.FAIL and rejected.user_attrs["fail_reason"].startswith("ValueError")
 
-    monkeypatch.setattr(tuner.trial.estimator, "build_model", lambda **kw: assign(None, ["0"]))
+    monkeypatch.setattr(tuner.trial.estimator, "build_network", lambda *a, **kw: assign(None, ["0"]))
     with pytest.raises(TypeError) as raised:
         optimize(ctx, study, 1, None)
     assert is_our_bug(raised.value) and not is_our_bug(_keras_error())

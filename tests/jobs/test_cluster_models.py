@@ -56,9 +56,8 @@ def test_two_workers_run_a_users_file_from_their_own_copies_and_a_changed_copy_i
     tracking = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     env = {**os.environ, "TUNER_STORAGE": database, "MLFLOW_TRACKING_URI": tracking}
     common = ["--data", "iris", "--epochs", "3", "--patience", "2", "--recheck", "1", "--trials", "4"]
-    created = tuner_cli(
-        env, "study", "create", "--study", "own", "--space", "space.yaml", *common, cwd=created_in
-    )
+    space = ["--space", str(created_in / "space.yaml"), "--model-root", str(created_in)]  # its own root
+    created = tuner_cli(env, "study", "create", "--study", "own", *space, *common, cwd=tmp_path)
     assert created.returncode == 0, created.stderr
     recorded = optuna.load_study(study_name="own", storage=database).user_attrs[MODEL_ATTR]
     assert recorded == {"spec": "nets/net.py:build", "sha256": file_sha256(created_in / "nets" / "net.py")}

@@ -68,10 +68,12 @@ def study_versions() -> dict[str, str]:
 
 
 def recorded_settings(config: SearchConfig) -> dict[str, Any]:
-    """The settings as the study records them: no storage URL (each worker has its own)."""
+    """The settings as the study records them: no storage URL and no model root (each worker has
+    its own: $TUNER_STORAGE, $TUNER_MODEL_ROOT)."""
     return {
         **config.to_dict(),
         "storage": None,
+        "model_root": None,
         "show_progress": False,
         "tracking_uri": redact(config.tracking_uri),
     }
