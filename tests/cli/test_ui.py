@@ -137,3 +137,21 @@ def test_ctrl_c_stops_tuner_ui_and_its_server_even_while_it_starts():
         assert time.monotonic() < deadline, "MLflow's server did not start within 60 s"
         time.sleep(0.2)
     _stop_and_check(ui, signal.SIGINT, port)
+
+
+@pytest.mark.parametrize("taken", [False, True], ids=["out-of-range", "in-use"])
+def test_a_port_out_of_range_or_in_use_is_one_line_and_exit_2_before_mlflow_starts(taken):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1] if taken else 99999
+        done = subprocess.run(
+            [sys.executable, "-m", "tuner", "ui", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "--port" in lines[0]
+    assert ("in use" in lines[0]) == taken and "Traceback" not in done.stderr

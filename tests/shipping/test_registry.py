@@ -18,7 +18,7 @@ from tiny_models import fit, one_error_line, table_csv
 from tuner.cli.main import cli
 from tuner.data.dataset import load_dataset
 from tuner.errors import TunerError
-from tuner.shipping.registry import CHAMPION, PREVIOUS, register
+from tuner.shipping.registry import CHAMPION, MIN_COMPARED_ROWS, PREVIOUS, register
 
 
 @pytest.fixture(scope="module")
@@ -58,16 +58,16 @@ def _alias(uri: str, name: str, alias: str) -> str:
 @pytest.mark.slow  # the store's models: two fits and three logged models
 def test_the_champion_changes_only_for_a_better_score(store):
     uri, models, ds, _ = store
-    first = register(uri, models["bad"], "cancer", ds.X_test, ds.y_test, "accuracy")
+    first = register(uri, models["bad"], "cancer", ds.X_test, ds.y_test, "accuracy", ds)
     assert (first.version, first.took_champion) == ("1", True) and "first of 'cancer'" in first.message
-    better = register(uri, models["good"], "cancer", ds.X_test, ds.y_test, "accuracy")
+    better = register(uri, models["good"], "cancer", ds.X_test, ds.y_test, "accuracy", ds)
     assert better.took_champion and better.previous_champion == "1" and better.score > better.champion_score
     assert better.message.startswith("version 2 is the new champion: accuracy")
     assert (_alias(uri, "cancer", CHAMPION), _alias(uri, "cancer", PREVIOUS)) == ("2", "1")
-    worse = register(uri, models["bad"], "cancer", ds.X_test, ds.y_test, "accuracy")
+    worse = register(uri, models["bad"], "cancer", ds.X_test, ds.y_test, "accuracy", ds)
     assert not worse.took_champion and worse.champion == "2" and "\n" not in worse.message
     assert worse.message.startswith("version 3 registered; champion stays version 2: accuracy")
-    assert f"on the same {len(ds.y_test)} test rows" in worse.message
+    assert f"on the {len(ds.y_test)} test rows neither trained on" in worse.message  # the same split
     assert (_alias(uri, "cancer", CHAMPION), _alias(uri, "cancer", PREVIOUS)) == ("2", "1")
 
     from tuner.tracking.store import client_for
@@ -77,25 +77,55 @@ def test_the_champion_changes_only_for_a_better_score(store):
     assert float(tags["tuner.champion_test_accuracy"]) == pytest.approx(better.champion_score)
     assert tags["tuner.test_rows"] == str(len(ds.y_test)) and tags["tuner.compared_with_version"] == "1"
     assert tags["tuner.data_fingerprint"] == ds.fingerprint and len(tags["tuner.test_rows_fingerprint"]) == 16
+    assert (tags["tuner.split_seed"], tags["tuner.test_size"]) == ("0", "0.2")
 
 
 @pytest.mark.slow  # the store's models: two fits and three logged models
 def test_no_test_split_leaves_the_champion(store):
     uri, models, ds, _ = store
-    register(uri, models["bad"], "no-test", ds.X_test, ds.y_test, "accuracy")
-    kept = register(uri, models["good"], "no-test", ds.X_test[:0], ds.y_test[:0], "accuracy")
+    register(uri, models["bad"], "no-test", ds.X_test, ds.y_test, "accuracy", ds)
+    kept = register(uri, models["good"], "no-test", ds.X_test[:0], ds.y_test[:0], "accuracy", ds)
     assert not kept.took_champion and kept.score is None and _alias(uri, "no-test", CHAMPION) == "1"
     assert "no test split (--test-size 0)" in kept.message
 
 
 @pytest.mark.slow  # the store's models: two fits and three logged models
-def test_a_champion_whose_columns_do_not_fit_stays(store):
+def test_a_champion_trained_on_other_data_stays(store):
     uri, models, ds, _ = store
     other = load_dataset(str(store[3]), "label", None, 0, 0.2)
-    assert register(uri, models["other"], "mixed", other.X_test, other.y_test, "accuracy").took_champion
-    kept = register(uri, models["good"], "mixed", ds.X_test, ds.y_test, "accuracy")
+    assert register(
+        uri, models["other"], "mixed", other.X_test, other.y_test, "accuracy", other
+    ).took_champion
+    kept = register(uri, models["good"], "mixed", ds.X_test, ds.y_test, "accuracy", ds)
     assert not kept.took_champion and _alias(uri, "mixed", CHAMPION) == "1"
-    assert "cannot be scored on this search's test rows (missing column(s) 'a', 'b', 'color'" in kept.message
+    assert "it was trained on other data (fingerprint" in kept.message  # no row is known to be unseen
+
+
+@pytest.mark.slow  # the store's models: two fits and three logged models
+def test_a_champion_split_another_way_is_compared_only_on_rows_neither_trained_on(store):
+    uri, models, ds, _ = store
+    register(uri, models["bad"], "seeds", ds.X_test, ds.y_test, "accuracy", ds)  # split with seed 0
+    reseeded = load_dataset("breast_cancer", None, None, 1, 0.2)  # most of its test rows trained the champion
+    unseen = int(np.isin(reseeded.test_index, ds.test_index).sum())
+    assert 0 < unseen < MIN_COMPARED_ROWS < len(reseeded.y_test)
+    kept = register(uri, models["good"], "seeds", reseeded.X_test, reseeded.y_test, "accuracy", reseeded)
+    assert not kept.took_champion and _alias(uri, "seeds", CHAMPION) == "1" and kept.compared_rows == unseen
+    assert f"only {unseen} of this search's {len(reseeded.y_test)} test rows were held out" in kept.message
+    wider = load_dataset("breast_cancer", None, None, 1, 0.45)  # a larger test split: enough rows in common
+    taken = register(uri, models["good"], "seeds", wider.X_test, wider.y_test, "accuracy", wider)
+    assert taken.took_champion and taken.compared_rows == int(np.isin(wider.test_index, ds.test_index).sum())
+    assert (
+        taken.compared_rows >= MIN_COMPARED_ROWS
+        and f"on the {taken.compared_rows} test rows" in taken.message
+    )
+
+
+@pytest.mark.slow  # the store's models: two fits and three logged models
+def test_a_champion_that_records_no_split_stays(store):
+    uri, models, ds, _ = store
+    register(uri, models["bad"], "unsplit", ds.X_test, ds.y_test, "accuracy")  # as an older tuner did
+    kept = register(uri, models["good"], "unsplit", ds.X_test, ds.y_test, "accuracy", ds)
+    assert not kept.took_champion and "it records no split" in kept.message
 
 
 def test_a_store_without_a_registry_is_one_line(monkeypatch):

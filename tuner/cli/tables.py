@@ -12,7 +12,8 @@ from rich.table import Table
 from tuner.config import resumable_settings
 from tuner.redact import redact
 from tuner.tracking.runs import COMPLETE, FAILED, PRUNED
-from tuner.tracking.store import runs_link
+from tuner.tracking.shared_views import view_link
+from tuner.tracking.store import LOCAL_UI, ui_address
 
 TOP_TRIALS = 10
 
@@ -81,10 +82,18 @@ def print_search_result(result: Any, config: Any, console: Console | None = None
     if result.registration:
         console.print(f"Registry: {result.registration['message']}")
     console.print(f"Trials: tuner show {name}   |   the model as files: tuner export {name} --out DIR")
-    link = runs_link("http://127.0.0.1:5000", result.experiment_id)
-    console.print(f"Pictures and runs: tuner ui, then {link}")
+    console.print(
+        f"Trials in MLflow's UI: {trials_link(ui_address(result.tracking_uri), result.experiment_id)}",
+        soft_wrap=True,
+    )
     if result.study and config is not None:  # one line, never wrapped: it is there to be pasted
         console.print(f"Add trials: {resume_command(config, result)}", soft_wrap=True)
+
+
+def trials_link(ui: str, experiment_id: str) -> str:
+    """The link to the trials view at the UI's address ``ui``; a local store's after `tuner ui`."""
+    link = view_link(ui, experiment_id)
+    return f"{link}  (after `tuner ui`)" if ui == LOCAL_UI else link
 
 
 def resume_command(config: Any, result: Any) -> str:
@@ -221,6 +230,8 @@ def print_trials(view: dict[str, Any], console: Console | None = None) -> None:
         cells += [_fmt(r["best_epoch"]), _fmt(r["epochs_run"]), _fmt(r["duration_s"])]
         table.add_row(*cells, *([r["reason"].splitlines()[0][:80] if r["reason"] else ""] if reasons else []))
     console.print(table)
+    if view.get("experiment_id"):
+        console.print(f"In MLflow's UI: {trials_link(view['ui'], view['experiment_id'])}", soft_wrap=True)
 
 
 def _wall(seconds: float) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 
 import click
@@ -24,6 +25,7 @@ def ui(port: int, host: str, tracking_uri: str | None) -> None:
     from tuner.redact import redact
     from tuner.tracking.store import client_for, local_artifact_root, resolve_tracking_uri
 
+    check_port(host, port)
     uri = resolve_tracking_uri(tracking_uri)
     if uri.startswith(("http://", "https://", "databricks")):
         raise TunerError(f"{redact(uri)} is a tracking server already: open it in a browser")
@@ -51,18 +53,40 @@ def ui(port: int, host: str, tracking_uri: str | None) -> None:
     raise SystemExit(serve_until_stopped(command, UI_STOP_GRACE_SECONDS))
 
 
-def search_links(tracking_uri: str, base: str, latest: int = 5) -> list[tuple[str, str]]:
-    """Links to the runs of the latest searches, in the view that shows training runs.
+def check_port(host: str, port: int) -> None:
+    """A port MLflow can serve on: in range and free on ``host`` (MLflow would fail with its own
+    lines and exit 1; a user's mistake is one line and exit 2 here)."""
+    if not 1 <= port <= 65535:
+        raise TunerError(f"--port must be between 1 and 65535, got {port}")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as MLflow's server binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise TunerError(
+                f"cannot serve on {host}:{port} ({exc.strerror}): another program uses it; pick a free one "
+                f"with --port"
+            ) from None
 
-    MLflow 3.17's UI opens every experiment on its GenAI overview until the browser's
-    "Model training" switch is set once, whatever the experiment's tags say; these
-    links open the runs table directly.
-    """
+
+def search_links(tracking_uri: str, base: str, latest: int = 5) -> list[tuple[str, str]]:
+    """Links to the trials of the latest searches (their shared view, tuner.tracking.shared_views);
+    an experiment from before tuner wrote views gets the link to its training runs."""
+    from tuner.tracking.shared_views import TRIALS, VIEW_TAG, view_link
     from tuner.tracking.store import client_for, runs_link
 
     experiments = client_for(tracking_uri).search_experiments(order_by=["last_update_time DESC"])
     named = [e for e in experiments if e.name != "Default"][:latest]
-    return [(e.name, runs_link(base, e.experiment_id)) for e in named]
+    return [
+        (
+            e.name,
+            view_link(base, e.experiment_id)
+            if VIEW_TAG.format(key=TRIALS) in e.tags
+            else runs_link(base, e.experiment_id),
+        )
+        for e in named
+    ]
 
 
 COMMANDS = [ui]

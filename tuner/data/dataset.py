@@ -55,6 +55,16 @@ class Dataset:
     y_test: np.ndarray
     fingerprint: str
     categorical_columns: tuple[str, ...] = ()
+    seed: int = 42  # the split's, with test_size: another model's split can be rebuilt from them
+    test_size: float = TEST_FRACTION
+    targets: np.ndarray | None = None  # every row's target, in the data's order
+    test_index: np.ndarray | None = None  # the test rows' places in the data
+
+    def test_index_for(self, seed: int, test_size: float) -> np.ndarray:
+        """The places of the test rows that a split of this data with ``seed`` and ``test_size`` makes."""
+        assert self.targets is not None, "a dataset made by load_dataset"
+        rows = np.arange(len(self.targets))
+        return split_rows(self.name, rows, self.targets, self.task, seed, test_size).X_test
 
     def check_folds(self, folds: int, flag: str, *, with_valid: bool = False) -> None:
         """Refuse ``folds`` cross-validation folds that the training rows cannot fill.
@@ -163,6 +173,9 @@ def _load_dataset(
     task = task or infer_task(y)
     y = check_task(data, task, np.asarray(y), forced)
     split = split_rows(data, X, y, task, seed, test_size)
+    # The same split of the rows' places (train_test_split's draw depends on the count, the labels
+    # and the seed alone): which rows were held out, to compare with a model split another way.
+    test_index = split_rows(data, np.arange(len(y)), y, task, seed, test_size).X_test
     categorical: tuple[str, ...] = ()
     if isinstance(X, pd.DataFrame):
         categorical = tuple(c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c]))
@@ -177,6 +190,10 @@ def _load_dataset(
         y_test=split.y_test,
         fingerprint=_fingerprint(X, y),
         categorical_columns=categorical,
+        seed=seed,
+        test_size=test_size,
+        targets=y,
+        test_index=test_index,
     )
 
 

@@ -175,7 +175,7 @@ def refit_and_log(ctx: SearchContext, chosen: Candidate, checked: list[Candidate
         from tuner.shipping.registry import register
 
         registered = register(
-            search_run.tracking_uri, model_uri, ctx.config.register, ds.X_test, ds.y_test, ctx.metric
+            search_run.tracking_uri, model_uri, ctx.config.register, ds.X_test, ds.y_test, ctx.metric, ds
         )
         registration, seconds["registry"] = registered.to_dict(), time.perf_counter() - logged
     trained_on = f"train+valid ({len(y)} rows, {chosen.epochs} epochs)"

@@ -13,6 +13,7 @@ from typing import Any
 from tuner.config import SearchConfig
 from tuner.search.context import Inputs
 from tuner.tracking.runs import DATASET_TAG, DESCRIPTION_TAG, ENGINE_TAG, RunTarget, log_tags
+from tuner.tracking.shared_views import write_views
 from tuner.tracking.store import client_for
 from tuner.versions import library_versions as installed_versions
 
@@ -91,6 +92,16 @@ def open_search_run(
     client.log_artifact(run_id, str(inputs.space.path), artifact_path="space")
     if inputs.network.file:  # the build function's whole file, as the space is: what the trials ran
         client.log_artifact(run_id, inputs.network.file, artifact_path="model_code")
+    metric = inputs.metric  # the UI's runs table, ready: this search's trials and the searches
+    write_views(
+        uri,
+        experiment.experiment_id,
+        run_id,
+        config.engine,
+        inputs.space.params,
+        metric.name,
+        metric.direction,
+    )
     return children_of(experiment, run_id)
 
 

@@ -14,8 +14,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from tuner.errors import TunerError
 from tuner.serving.model_folder import META_FILE
 from tuner.shipping.mlflow_model import fetch_model
@@ -26,8 +24,9 @@ def _check_empty(out: Path) -> None:
         raise TunerError(f"--out {out}: exists and is not an empty folder; give a new or empty one")
 
 
-def search_test_rows(tracking_uri: str, search_run_id: str) -> tuple[Any, np.ndarray]:
-    """A search's test rows (raw), rebuilt from its recorded data, seed and split; checked by fingerprint."""
+def search_dataset(tracking_uri: str, search_run_id: str) -> Any:
+    """A search's dataset, split as it was (its test rows raw), from its recorded data, seed and
+    test size; checked by fingerprint."""
     from tuner.data.dataset import TEST_FRACTION, load_dataset
     from tuner.tracking.lookup import get_run
 
@@ -47,7 +46,7 @@ def search_test_rows(tracking_uri: str, search_run_id: str) -> tuple[Any, np.nda
             f"cannot rebuild the test rows of search run {search_run_id}: {params['data']} is not the data "
             f"it ran on (fingerprint {ds.fingerprint}, recorded {params.get('data_fingerprint')})"
         )
-    return ds.X_test, ds.y_test
+    return ds
 
 
 def _code_files(folder: Path) -> list[str]:
@@ -73,7 +72,7 @@ def export_search(
     model_uri = found["model_uri"]
     if not model_uri:
         raise TunerError(f"search {name!r} (run {found['search_run_id']}) logged no model")
-    rows = search_test_rows(tracking_uri, found["search_run_id"]) if register_as else None
+    split = search_dataset(tracking_uri, found["search_run_id"]) if register_as else None
     with tempfile.TemporaryDirectory(prefix="tuner-model-") as tmp:
         folder = fetch_model(tracking_uri, model_uri, Path(tmp))
         out.mkdir(parents=True, exist_ok=True)
@@ -89,9 +88,11 @@ def export_search(
         "runs_code": _code_files(out),
         "registration": None,
     }
-    if rows is not None:
+    if split is not None:
         from tuner.shipping.registry import register
 
-        registration = register(tracking_uri, model_uri, register_as, *rows, found["metric"])
+        registration = register(
+            tracking_uri, model_uri, register_as, split.X_test, split.y_test, found["metric"], split
+        )
         exported["registration"] = registration.to_dict()
     return exported

@@ -1,11 +1,14 @@
 """Registered models and their champion: a new version takes the alias only by scoring better.
 
 Each registration adds a version. The first version of a name becomes ``champion``;
-later, the champion is scored on the new search's own test rows, the same rows as the
-new version, and the new version takes ``champion`` only when it scores better by the
-search's metric (the old one keeps ``previous_champion``). Otherwise the alias stays
-and :attr:`Registration.message` says why. Both scores and the rows they were measured
-on are tags of the new version. Aliases only: MLflow's stages are deprecated.
+later, both are scored on the rows neither trained on: the new search's test rows that
+the champion's own split held out too (each version records its data's fingerprint and
+its split's seed and size, from which its test rows are rebuilt). The new version takes
+``champion`` only when it scores better there by the search's metric (the old one keeps
+``previous_champion``); with fewer than :data:`MIN_COMPARED_ROWS` such rows, other data,
+or a champion that records no split, the alias stays. :attr:`Registration.message` says
+why, and the scores and the rows behind them are tags of the new version. Aliases only:
+MLflow's stages are deprecated.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ PREVIOUS = "previous_champion"
 TAG = "tuner."
 # What MLflow answers for a registered model or alias that does not exist (yet).
 ABSENT = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+# Fewer rows unseen by both models than this, and one row decides more than a few points.
+MIN_COMPARED_ROWS = 30
 
 
 @dataclass
@@ -38,9 +43,11 @@ class Registration:
     previous_champion: str | None
     metric: str
     score: float | None  # the new version's, on this search's test rows
-    champion_score: float | None  # the champion's before, on the same rows
+    champion_score: float | None  # the champion's, on the rows neither trained on
     test_rows: int
     message: str
+    compared_rows: int = 0  # this search's test rows that the champion did not train on either
+    compared_score: float | None = None  # the new version's score on those rows
 
     @property
     def uri(self) -> str:
@@ -118,42 +125,72 @@ def _better(metric: Metric, score: float, than: float) -> bool:
     return score > than if metric.greater_is_better else score < than
 
 
+def _unseen_by_both(tracking_uri: str, name: str, champion: str, split: Any) -> tuple[np.ndarray | None, str]:
+    """A mask over this search's test rows: those the champion's split held out too; or None, and why."""
+    from tuner.tracking.store import client_for
+
+    tags = client_for(tracking_uri).get_model_version(name, champion).tags
+    if split is None:
+        return None, "this registration does not know the split of its rows"
+    fingerprint, seed, size = (tags.get(TAG + k) for k in ("data_fingerprint", "split_seed", "test_size"))
+    if fingerprint != split.fingerprint:
+        return None, (
+            f"it was trained on other data (fingerprint {fingerprint or 'not recorded'}, this search's "
+            f"{split.fingerprint}), so no test row is known to be unseen by both"
+        )
+    if seed is None or size is None:
+        return None, "it records no split, so its training rows are unknown"
+    return np.isin(split.test_index, split.test_index_for(int(seed), float(size))), ""
+
+
 def _challenge(
-    tracking_uri: str, result: Registration, champion: str, X: pd.DataFrame, y: np.ndarray
+    tracking_uri: str,
+    result: Registration,
+    champion: str,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    new: Any,
+    split: Any,
 ) -> None:
-    """Let the new version take ``champion`` from version ``champion`` if it scores better on the same rows."""
+    """Let the new version take ``champion`` from version ``champion`` if it scores better on the
+    rows neither trained on."""
     from tuner.shipping.mlflow_model import load_model
 
-    new, old, metric = result.version, champion, get_metric(result.metric, result.task)
+    version, old, metric = result.version, champion, get_metric(result.metric, result.task)
     result.took_champion, result.champion = False, old
+    stays = f"version {version} registered; champion stays version {old}"
     if result.score is None:
+        result.message = f"{stays}: this search has no test split (--test-size 0) to compare them on"
+        return
+    unseen, why = _unseen_by_both(tracking_uri, result.name, old, split)
+    if unseen is None:
+        result.message = f"{stays}: {why}"
+        return
+    result.compared_rows = int(unseen.sum())
+    if result.compared_rows < MIN_COMPARED_ROWS:
         result.message = (
-            f"version {new} registered; champion stays version {old}: this search has no test split "
-            f"(--test-size 0) to compare them on"
+            f"{stays}: only {result.compared_rows} of this search's {result.test_rows} test rows were held "
+            f"out from the champion too (at least {MIN_COMPARED_ROWS} are needed to compare fairly); "
+            f"search with the champion's --seed and --test-size to compare on all of them"
         )
         return
+    X, y = X.iloc[np.flatnonzero(unseen)], y[unseen]
     try:
-        result.champion_score = _score(
-            load_model(tracking_uri, f"models:/{result.name}/{old}"), X, y, metric, result.task
-        )
+        champion_model = load_model(tracking_uri, f"models:/{result.name}/{old}")
+        result.champion_score = _score(champion_model, X, y, metric, result.task)
     except TunerError as exc:
-        result.message = (
-            f"version {new} registered; champion stays version {old}: it cannot be scored on this "
-            f"search's test rows ({exc})"
-        )
+        result.message = f"{stays}: it cannot be scored on this search's test rows ({exc})"
         return
-    versus = f"{result.score:.6g} against {result.champion_score:.6g}"
-    if _better(metric, result.score, result.champion_score):
-        result.took_champion, result.champion, result.previous_champion = True, new, old
+    result.compared_score = _score(new, X, y, metric, result.task)
+    versus = f"{result.compared_score:.6g} against {result.champion_score:.6g}"
+    rows = f"on the {result.compared_rows} test rows neither trained on"
+    if _better(metric, result.compared_score, result.champion_score):
+        result.took_champion, result.champion, result.previous_champion = True, version, old
         result.message = (
-            f"version {new} is the new champion: {metric.name} {versus} for version {old} on the same "
-            f"{result.test_rows} test rows"
+            f"version {version} is the new champion: {metric.name} {versus} for version {old} {rows}"
         )
     else:
-        result.message = (
-            f"version {new} registered; champion stays version {old}: {metric.name} {versus} for the "
-            f"champion on the same {result.test_rows} test rows"
-        )
+        result.message = f"{stays}: {metric.name} {versus} for the champion {rows}"
 
 
 def _record(tracking_uri: str, result: Registration, fingerprints: dict[str, str]) -> None:
@@ -168,6 +205,7 @@ def _record(tracking_uri: str, result: Registration, fingerprints: dict[str, str
     tags = {
         "metric": result.metric,
         "test_rows": result.test_rows,
+        "compared_rows": result.compared_rows,
         "decision": result.message,
         **fingerprints,
     }
@@ -193,12 +231,15 @@ def register(
     X_test_raw: Any,
     y_test: np.ndarray,
     metric: str | Metric,
+    split: Any = None,
 ) -> Registration:
     """Register ``model_uri`` under ``name``; it becomes champion if first, or if it beats the champion.
 
     ``X_test_raw``/``y_test``: the search's test rows, before preprocessing (none with
-    ``--test-size 0``); both models are scored on them with ``metric``. Nothing is
-    registered when the new model itself cannot be loaded or scored on them.
+    ``--test-size 0``); ``split``: the search's :class:`~tuner.data.dataset.Dataset`, whose
+    seed, test size and fingerprint the version records, and which tells the rows the
+    champion did not train on either; both models are scored on those with ``metric``.
+    Nothing is registered when the new model itself cannot be loaded or scored on them.
     """
     from tuner.shipping.mlflow_model import example_frame, load_model
 
@@ -214,8 +255,10 @@ def register(
     if current is None:
         result.message = f"version {version} is the first of {name!r}: it is the champion"
     else:
-        _challenge(tracking_uri, result, str(current.version), X, y)
+        _challenge(tracking_uri, result, str(current.version), X, y, model, split)
     fingerprints = {"test_rows_fingerprint": _rows_fingerprint(X, y)}
     fingerprints["data_fingerprint"] = (model.meta.get("data") or {}).get("fingerprint", "")
+    if split is not None:  # so that a later version can tell which rows this one trained on
+        fingerprints.update(split_seed=split.seed, test_size=split.test_size)
     _record(tracking_uri, result, fingerprints)
     return result

@@ -151,6 +151,23 @@ def _get_or_create_experiment(client: MlflowClient, tracking_uri: str, name: str
     return experiment.experiment_id
 
 
+LOCAL_UI = "http://127.0.0.1:5000"  # where `tuner ui` serves a local store by default
+
+
+def ui_address(tracking_uri: str) -> str:
+    """Where a store's UI is: a tracking server's own address (no user or password in it), else
+    where `tuner ui` serves a local store."""
+    if tracking_uri.startswith(("http://", "https://")):
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(tracking_uri)
+        host = parts.hostname or ""
+        netloc = f"[{host}]" if ":" in host else host
+        netloc += f":{parts.port}" if parts.port else ""
+        return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    return LOCAL_UI
+
+
 def runs_link(ui_base: str, experiment_id: str) -> str:
     """The MLflow UI's page of an experiment's training runs (not its GenAI overview)."""
     return f"{ui_base.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"

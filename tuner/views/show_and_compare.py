@@ -22,7 +22,7 @@ from typing import Any
 from tuner.errors import TunerError
 from tuner.tracking.lookup import experiment_name, resolve_search, runs_of_search, search_parent
 from tuner.tracking.runs import COMPLETE, FAILED, KIND_TAG, PRUNED, REASON_TAG, RUNNING, STATE_TAG
-from tuner.tracking.store import client_for
+from tuner.tracking.store import client_for, ui_address
 from tuner.views.numbers import finite_or_none
 
 STATES = (COMPLETE, PRUNED, FAILED, RUNNING)
@@ -164,6 +164,8 @@ def show_search(
     return {
         "search": name,
         "search_run_id": parent.info.run_id,
+        "experiment_id": parent.info.experiment_id,
+        "ui": ui_address(tracking_uri),
         "engine": settings.get("engine", ""),
         "model": settings.get("model", "mlp"),  # a search from before models had names trained the mlp
         "metric": metric,
