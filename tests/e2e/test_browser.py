@@ -1,17 +1,12 @@
-"""The MLflow UI checked in a real browser (issue 15 §7): a small real search, `tuner ui` started
-as a user starts it, and headless Chromium going where a user goes: the experiment list, the
-experiment's runs, two trials compared (parameters side by side, val_loss curves), the search
-run's description and its plots. Every step leaves a screenshot in the test's directory
-(``screenshots/``); with TUNER_SAVE_SCREENSHOTS=1 the runs page also refreshes the README's
-picture, docs/screenshots/mlflow-experiment.png.
-
-What MLflow's UI does, seen here (3.17 and 3.18): a browser's first visit may show an experiment
-on its GenAI overview whatever the experiment's `mlflow.experimentKind` tag says, because the UI
-takes the experiment's kind from its own "GenAI | Model training" switch (kept in the browser's
-local storage). One click on "Model training" (remembered), or on "Training runs" in the
-experiment's side bar, shows the runs: the README says so, and this test checks that both ways
-lead there. It checks what a user needs (the runs table, the compare view, a plot opening), never
-the wording of MLflow's GenAI pages, which changes between releases.
+"""The MLflow UI checked in a real browser: a small real search, `tuner ui` started as a user
+starts it, and headless Chromium opening the links tuner printed, in browsers that never saw the
+UI. Without a click, the trials link must show the search's trials with their parameters, scores
+and states in columns (tuner's shared view, tuner/tracking/shared_views.py: MLflow's format, not a
+documented API, so this is the test that fails when MLflow changes it); the searches link the
+search with its engine and scores; then two trials compared (parameters side by side, val_loss
+curves) and a plot of the search run opened. Every step leaves a screenshot in the test's
+directory (``screenshots/``); with TUNER_SAVE_SCREENSHOTS=1 the first screen also refreshes the
+README's picture, docs/screenshots/mlflow-trials.png.
 """
 
 from __future__ import annotations
@@ -24,16 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browser import (
-    FIRST_PAGE_MS,
-    PAGE_MS,
-    VIEWPORT,
-    chromium,
-    close_assistant,
-    require_browser,
-    shoot,
-    tuner_ui,
-)
+from browser import FIRST_PAGE_MS, PAGE_MS, VIEWPORT, chromium, require_browser, shoot, tuner_ui
 from mlflow.tracking import MlflowClient
 from paths import REPO
 
@@ -42,27 +28,20 @@ from tuner.tracking.store import resolve_tracking_uri
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 NAME = "browser-search"
-README_SHOT = REPO / "docs" / "screenshots" / "mlflow-experiment.png"
-# The columns the README tells a user to add to the runs table, and those to take away.
-COLUMNS_ON = (
-    "Description",
-    "best_val_score",
-    "val_score",
-    "n_hidden",
-    "n_neurons",
-    "learning_rate",
-    "optimizer",
-    "tuner.state",
-)
-COLUMNS_OFF = ("Dataset", "Source", "Models")
-TRIALS_ONLY = "tags.tuner.kind = 'trial'"  # hides the re-check folds and the refit
+README_SHOT = REPO / "docs" / "screenshots" / "mlflow-trials.png"
+PARAMS = ("n_hidden", "n_neurons", "learning_rate", "optimizer")  # what mlp_quick searches
+LINK = re.compile(r"(http://\S+viewStateShareKey=\w+)")
 
 
-def _search() -> None:
+def _search() -> str:
+    """A search as a user runs it; the link it printed to its trials."""
     command = [sys.executable, "-m", "tuner", "search", "--space", "mlp_quick", "--data", "iris"]
-    command += ["--trials", "4", "--epochs", "3", "--n-jobs", "1", "--quiet", "--name", NAME]
+    command += ["--trials", "4", "--epochs", "3", "--n-jobs", "1", "--name", NAME]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    printed = LINK.search(done.stdout)
+    assert printed, done.stdout[-3000:]
+    return printed.group(1)
 
 
 def _recorded() -> dict:
@@ -86,8 +65,8 @@ def _recorded() -> dict:
         "parent": parent,
         "description": parent.data.tags["mlflow.note.content"].splitlines(),
         "trials": trials[:2],
+        "every_trial": every_trial,
         "plots": plots,
-        "listed": 1 + len(every_trial),  # in the runs table filtered on TRIALS_ONLY
     }
 
 
@@ -95,75 +74,50 @@ def _parent_name(recorded: dict) -> str:
     return recorded["parent"].info.run_name
 
 
-def _runs_view(page, parent_name: str) -> None:
-    """The page shows the runs table, with the search's row in it."""
-    page.get_by_role("columnheader", name="Run Name").first.wait_for(timeout=FIRST_PAGE_MS)
-    page.get_by_role("link", name=parent_name).first.wait_for(timeout=PAGE_MS)
+def _cell(page, run_id: str, column: str):
+    """The runs table's cell of one run (its row is the run's id) in one column (the view's key)."""
+    return page.locator(f"div.ag-center-cols-container div.ag-row[row-id='{run_id}'] [col-id='{column}']")
 
 
-def _first_visit(page, url: str, recorded: dict, shots: Path) -> None:
-    """A browser's first visit: experiment list, then the experiment by its name. Whatever page
-    MLflow opens it on, the runs table or a GenAI page, "Training runs" in the experiment's side
-    bar leads to the runs."""
-    page.goto(f"{url}/#/experiments", timeout=FIRST_PAGE_MS)
-    page.get_by_role("link", name=NAME, exact=True).click(timeout=FIRST_PAGE_MS)
-    runs_link = page.get_by_role("link", name=_parent_name(recorded))
-    training_runs = page.get_by_role("link", name="Training runs", exact=True)
-    runs_link.or_(training_runs).first.wait_for(timeout=PAGE_MS)
-    shoot(page, shots, "00-first-visit-experiment.png")
-    if not runs_link.first.is_visible():  # a GenAI page, perhaps with a tip on top of it
-        got_it = page.get_by_role("button", name="Got it")
-        if got_it.is_visible():
-            got_it.click()
-        training_runs.first.click()
-    _runs_view(page, _parent_name(recorded))
-
-
-def _choose_columns(page) -> None:
-    """Columns: add what the README recommends, take away the empty ones."""
-    page.get_by_role("button", name="Columns").click()
-    dialog = page.get_by_role("dialog", name="Popover content")
-    for name in COLUMNS_ON + COLUMNS_OFF:
-        dialog.get_by_placeholder("Search columns").fill(name)
-        node = dialog.locator(".du-bois-light-tree-treenode", has_text=re.compile(rf"^{re.escape(name)}$"))
-        node.first.locator("[class*=checkbox]").first.click()
-    page.keyboard.press("Escape")
-
-
-def _experiment_page(page, url: str, recorded: dict, shots: Path) -> None:
-    """Home, "Model training" (once), Experiments, the experiment by name: its runs table, the
-    search's row with its description, expanded to its trials."""
-    page.goto(url, timeout=FIRST_PAGE_MS)
-    page.get_by_text("Model training", exact=True).click(timeout=FIRST_PAGE_MS)
-    page.get_by_role("link", name="Experiments", exact=True).first.click()
-    page.get_by_role("link", name=NAME, exact=True).wait_for(timeout=PAGE_MS)
-    shoot(page, shots, "01-experiments.png")
-    page.get_by_role("link", name=NAME, exact=True).click()
-    _runs_view(page, _parent_name(recorded))
-    close_assistant(page)
-    _choose_columns(page)
-    search = page.get_by_placeholder(re.compile(r"metrics\.rmse"))  # the runs' search box
-    search.fill(TRIALS_ONLY)  # the parent row stays, as the trials' group
-    search.press("Enter")
-    first_trial = page.get_by_role("link", name=recorded["trials"][0].info.run_name, exact=True)
-    listed = re.compile(rf"^{recorded['listed']} matching runs$")  # the filter has applied
-    page.get_by_text(listed).first.wait_for(timeout=PAGE_MS)
-    if not first_trial.is_visible():
-        parent_row = page.locator("div.ag-row", has_text=_parent_name(recorded)).first
-        parent_row.locator("button[data-component-id*=runnamecellrenderer]").click()
-    for trial in recorded["trials"]:
-        page.get_by_role("link", name=trial.info.run_name, exact=True).wait_for(timeout=PAGE_MS)
-    description = page.locator("div.ag-row [col-id*=Description]", has_text=recorded["description"][0][:30])
-    description.first.wait_for(timeout=PAGE_MS)
-    shoot(page, shots, "02-experiment-runs.png")
-    if os.environ.get("TUNER_SAVE_SCREENSHOTS") == "1":  # the README's picture: down to the last row
-        bottom = max(box["y"] + box["height"] for box in _boxes(page.locator("div.ag-row")))
+def _trials_view(page, link: str, recorded: dict, shots: Path) -> None:
+    """The printed link, in a browser that never saw the UI: without a click, the trials of the
+    search and nothing else, their parameters, scores and states in columns."""
+    page.goto(link, timeout=FIRST_PAGE_MS)
+    for param in PARAMS:
+        page.get_by_role("columnheader", name=param, exact=True).first.wait_for(timeout=FIRST_PAGE_MS)
+    for header in ("val_score", "tuner.state", "best_epoch"):
+        page.get_by_role("columnheader", name=header, exact=True).first.wait_for(timeout=PAGE_MS)
+    for trial in recorded["trials"]:  # two trials, complete first: every value on screen
+        run_id, params, metrics = trial.info.run_id, trial.data.params, trial.data.metrics
+        for param in PARAMS:
+            shown = _cell(page, run_id, f"params.`{param}`").inner_text(timeout=PAGE_MS).strip()
+            assert shown == params[param], (
+                f"{trial.info.run_name} {param}: {shown!r}, MLflow holds {params[param]!r}"
+            )
+        score = _cell(page, run_id, "metrics.`val_score`").inner_text(timeout=PAGE_MS).strip()
+        assert float(score) == pytest.approx(metrics["val_score"], rel=1e-3), (trial.info.run_name, score)
+        state = _cell(page, run_id, "tags.`tuner.state`").inner_text(timeout=PAGE_MS).strip()
+        assert state == trial.data.tags["tuner.state"]
+    listed = page.locator("div.ag-center-cols-container div.ag-row")
+    assert {r.get_attribute("row-id") for r in listed.all()} == {
+        r.info.run_id for r in recorded["every_trial"]
+    }
+    shot = shoot(page, shots, "01-trials-view.png")
+    if os.environ.get("TUNER_SAVE_SCREENSHOTS") == "1":  # the README's picture, as a user first sees it
         README_SHOT.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(README_SHOT), clip={**VIEWPORT, "x": 0, "y": 0, "height": bottom + 16})
+        README_SHOT.write_bytes(shot.read_bytes())
 
 
-def _boxes(locator) -> list[dict]:
-    return [box for box in (item.bounding_box() for item in locator.all()) if box]
+def _searches_view(page, link: str, recorded: dict, shots: Path) -> None:
+    """The searches link: the search's row with its engine, model and scores."""
+    page.goto(link, timeout=PAGE_MS)
+    for header in ("engine", "best_val_score", "test_accuracy"):
+        page.get_by_role("columnheader", name=header, exact=True).first.wait_for(timeout=PAGE_MS)
+    parent = recorded["parent"]
+    assert _cell(page, parent.info.run_id, "params.`engine`").inner_text(timeout=PAGE_MS).strip() == "optuna"
+    shown = _cell(page, parent.info.run_id, "metrics.`best_val_score`").inner_text(timeout=PAGE_MS).strip()
+    assert float(shown) == pytest.approx(parent.data.metrics["best_val_score"], rel=1e-3)
+    shoot(page, shots, "04-searches-view.png")
 
 
 def _compare(page, recorded: dict, shots: Path) -> None:
@@ -187,7 +141,7 @@ def _compare(page, recorded: dict, shots: Path) -> None:
         values = [t.strip() for t in row.first.locator("td").all_inner_texts()][-2:]
         expected = [shown[name].data.params[param] for name in order]
         assert values == expected, f"{param}: page shows {values}, MLflow holds {expected} for {order}"
-    shoot(page, shots, "03-compare-parameters.png")
+    shoot(page, shots, "02-compare-parameters.png")
     page.get_by_role("link", name="val_loss", exact=True).click()
     for name in order:  # the chart's legend, one entry per run
         page.get_by_text(f"{name} (val_loss)", exact=True).first.wait_for(timeout=PAGE_MS)
@@ -196,7 +150,7 @@ def _compare(page, recorded: dict, shots: Path) -> None:
                    .filter(p => (p.getAttribute('d') || '').length > 10).length >= 2""",
         timeout=PAGE_MS,
     )
-    shoot(page, shots, "04-compare-val-loss.png")
+    shoot(page, shots, "03-compare-val-loss.png")
 
 
 def _search_run(page, url: str, recorded: dict, shots: Path) -> None:
@@ -223,22 +177,31 @@ def _search_run(page, url: str, recorded: dict, shots: Path) -> None:
     shoot(page, shots, "06-search-run-plot.png")
 
 
-def test_the_mlflow_ui_shows_the_search_as_a_user_finds_it(tmp_path: Path):
+def test_the_links_tuner_prints_open_the_trials_ready_to_compare(tmp_path: Path):
     require_browser()
     began = time.monotonic()
-    _search()
+    printed = _search()
     recorded = _recorded()
     shots = tmp_path / "screenshots"
     searched = time.monotonic()
     with tuner_ui(tmp_path / "ui.log") as url, chromium() as browser:
         started = time.monotonic()
+        from_ui = re.search(rf"{NAME}: (\S+)", (tmp_path / "ui.log").read_text())
+        assert from_ui, (tmp_path / "ui.log").read_text()
+        link = from_ui.group(1)
+        assert link.startswith(url) and link.endswith(
+            f"/#/experiments/{recorded['experiment_id']}/runs?viewStateShareKey=trials"
+        )
+        assert printed.split("/#/")[1] == link.split("/#/")[1]  # tuner search printed the same view
         page = browser.new_context(viewport=VIEWPORT).new_page()  # a browser never used on the UI
         try:
-            _first_visit(page, url, recorded, shots)
+            _trials_view(page, link, recorded, shots)
+            _compare(page, recorded, shots)
             page.context.close()
             page = browser.new_context(viewport=VIEWPORT).new_page()
-            _experiment_page(page, url, recorded, shots)
-            _compare(page, recorded, shots)
+            _searches_view(
+                page, link.replace("viewStateShareKey=trials", "viewStateShareKey=searches"), recorded, shots
+            )
             _search_run(page, url, recorded, shots)
         except BaseException:
             shoot(page, shots, "failed.png")

@@ -30,7 +30,7 @@ from tuner.processes.pool import WorkerPool
 from tuner.search.context import Inputs, SearchContext, load_inputs, search_name
 from tuner.search.finish import candidates, choose, summarize
 from tuner.search.outcomes import EngineResult, SearchResult
-from tuner.search.parent_run import children_of, open_search_run
+from tuner.search.parent_run import children_of, open_search_run, write_search_views
 from tuner.search.timing import PhaseClock
 from tuner.tracking.reachability import check_reachable, check_registry
 from tuner.tracking.runs import Run, RunTarget, open_experiment
@@ -103,6 +103,7 @@ def create(config: SearchConfig, engine: Engine, inputs: Inputs) -> RunTarget:
     experiment = open_experiment(config.tracking_uri, search_name(config, inputs.space, inputs.dataset))
     joined = engine.join(experiment, inputs)
     if joined is not None:
+        write_search_views(experiment, joined, config, inputs)  # the resumed search is the latest now
         return children_of(experiment, joined)
     search_run = open_search_run(config, inputs, experiment, engine.settings(), engine.run_name(experiment))
     engine.record(search_run, inputs)

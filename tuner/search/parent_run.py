@@ -92,9 +92,16 @@ def open_search_run(
     client.log_artifact(run_id, str(inputs.space.path), artifact_path="space")
     if inputs.network.file:  # the build function's whole file, as the space is: what the trials ran
         client.log_artifact(run_id, inputs.network.file, artifact_path="model_code")
-    metric = inputs.metric  # the UI's runs table, ready: this search's trials and the searches
+    write_search_views(experiment, run_id, config, inputs)  # the UI's runs table, ready for it
+    return children_of(experiment, run_id)
+
+
+def write_search_views(experiment: RunTarget, run_id: str, config: SearchConfig, inputs: Inputs) -> None:
+    """The MLflow UI's runs table, ready for this search: its trials, and the experiment's searches
+    (:mod:`tuner.tracking.shared_views`); written again when a search resumes, the latest then."""
+    metric = inputs.metric
     write_views(
-        uri,
+        experiment.tracking_uri,
         experiment.experiment_id,
         run_id,
         config.engine,
@@ -102,7 +109,6 @@ def open_search_run(
         metric.name,
         metric.direction,
     )
-    return children_of(experiment, run_id)
 
 
 def children_of(experiment: RunTarget, run_id: str) -> RunTarget:

@@ -68,9 +68,10 @@ def searches_view(metric: str, metric_direction: str) -> dict[str, object]:
 
 
 def saved(name: str, state: dict[str, object]) -> str:
-    """The tag's value: MLflow 3.18's saved-view envelope (the form its Views menu lists)."""
+    """The tag's value: MLflow 3.18's saved-view envelope (the form its Views menu lists), whose
+    ``state`` is the view's state as a JSON string and whose times are milliseconds."""
     now = int(time.time() * 1000)
-    return json.dumps({"name": name, "createdAt": now, "updatedAt": now, "state": state})
+    return json.dumps({"name": name, "createdAt": now, "updatedAt": now, "state": json.dumps(state)})
 
 
 def write_views(
