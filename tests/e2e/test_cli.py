@@ -116,6 +116,7 @@ def test_random_search_logs_a_run_per_candidate_with_its_folds():
     )
     epochs = max(1, round(np.mean([f.data.metrics["best_epoch"] for f in folds])))
     assert result["trained_on"].endswith(f"rows, {epochs} epochs)")
+    assert best.data.metrics["best_epoch"] == epochs  # on the candidate too, for the trials view's column
     ds = load_dataset("digits")
     predict_the_majority = float(np.mean(ds.y_test == np.bincount(ds.y_train).argmax()))
     assert result["test_score"] > predict_the_majority + 0.3

@@ -35,6 +35,7 @@ from tuner.tracking.runs import (
     STATE_TAG,
     RunTarget,
     close_run,
+    log_metrics,
     recorded_run,
 )
 from tuner.tracking.store import client_for
@@ -262,6 +263,8 @@ def run_random(ctx: SearchContext) -> EngineResult:
         _close_open_folds(ctx)
         raise
     epochs = _best_epochs(ctx)
+    for run_id, epoch in epochs.items():  # on the candidate too: the trials view shows it in a column
+        log_metrics(ctx.search_run.tracking_uri, run_id, {"best_epoch": epoch})
     trials = []
     for index, run_id in enumerate(search.candidate_run_ids_):
         score = score_candidate(search.cv_results_, index, ctx.config.cv, ctx.metric.greater_is_better)

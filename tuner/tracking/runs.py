@@ -212,6 +212,18 @@ def log_params(tracking_uri: str, run_id: str, params: dict[str, Any]) -> None:
         client_for(tracking_uri).log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
 
 
+def log_metrics(tracking_uri: str, run_id: str, metrics: dict[str, float]) -> None:
+    """Final values (step 0) on a run, open or closed, in one call."""
+    import time
+
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    batch = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
+    if batch:
+        client_for(tracking_uri).log_batch(run_id, metrics=batch)
+
+
 def log_tags(tracking_uri: str, run_id: str, tags: dict[str, Any]) -> None:
     from mlflow.entities import RunTag
 
