@@ -74,11 +74,14 @@ def test_values_it_cannot_build_are_refused(kwargs, message):
 
 @pytest.mark.slow  # real Keras training
 def test_it_learns_the_bundled_digits_as_images():
+    import keras
+
     X, y = read_data("digits-images", None)
     assert X.shape[1:] == (8, 8) and X.dtype == np.float32 and 0 <= X.min() <= X.max() <= 1
-    X, y = X[:300], y[:300]
+    keras.utils.set_random_seed(0)  # the same start on every run: the check is of learning, not of luck
     params = {**SMALL, "filters": 8, "learning_rate": 0.01, "optimizer": "adam"}
     model = build_network(ModelRef("cnn"), params, task="multiclass", input_shape=(8, 8), n_outputs=10)
-    history = model.fit(X, y, epochs=3, batch_size=32, verbose=0)
-    assert history.history["loss"][-1] < history.history["loss"][0]
-    assert history.history["accuracy"][-1] > 0.3  # ten classes: a tenth by chance
+    history = model.fit(X[:1200], y[:1200], epochs=6, batch_size=32, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0] / 2
+    held_out = np.argmax(model.predict(X[1200:], verbose=0), axis=1)
+    assert np.mean(held_out == y[1200:]) > 0.7  # ten classes: a tenth by chance
