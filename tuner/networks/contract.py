@@ -172,7 +172,7 @@ def check_network(
     data: dict[str, Any],
     conditional: tuple[str, ...] = (),
 ) -> None:
-    """The whole check of a space against its network: signature, one build, the output on two rows."""
+    """The whole check of a space against its network: signature, one build, its layers, its outputs on 16 rows."""
     import numpy as np
 
     check_signature(ref, ref.load(), names, space_path, conditional)
